@@ -1,0 +1,71 @@
+import json
+
+import click
+import typer.main
+from typer.testing import CliRunner
+
+from cli import app
+
+runner = CliRunner()
+
+
+def _walk(cmd, path=()):
+    yield path, cmd
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            yield from _walk(sub, path + (name,))
+
+
+def test_every_command_has_help_text():
+    root = typer.main.get_command(app)
+    seen = []
+    for path, cmd in _walk(root):
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage" in result.output
+        if path:
+            assert (cmd.help or "").strip(), f"`medreview {' '.join(path)}` has no help text"
+            assert cmd.help.strip().split("\n")[0] in " ".join(result.output.split())
+        seen.append(path)
+    for required in ("init", "ingest", "run", "status", "doctor", "demo"):
+        assert (required,) in seen
+
+
+def test_init_ingest_status_in_process(tmp_path):
+    db = tmp_path / "audit.db"
+    batch = tmp_path / "batch" / "H01"
+    batch.mkdir(parents=True)
+    (batch / "ZY1.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    (batch / "broken.pdf").write_bytes(b"")
+    assert runner.invoke(app, ["init", "--db", str(db)]).exit_code == 0
+    res = runner.invoke(app, ["ingest", str(tmp_path / "batch"), "--db", str(db)])
+    assert res.exit_code == 1, res.output  # one input rejected → partial success
+    assert "broken.pdf" in res.output and "0 bytes" in res.output
+    res = runner.invoke(app, ["status", "--db", str(db), "--json"])
+    assert res.exit_code == 0
+    data = json.loads(res.output)
+    assert data["inputs"] == {"received": 2, "accepted": 1, "duplicate": 0, "rejected": 1}
+    assert data["records"]["total"] == 1 and data["records"]["reached"]["ingested"] == 1
+    assert data["coverage_complete"] is False
+    assert any(p["path"].endswith("broken.pdf") for p in data["problems"])
+    res = runner.invoke(app, ["status", "--db", str(db), "--failed"])
+    assert "broken.pdf" in res.output and "rejected" in res.output
+
+
+def test_missing_inputs_exit_2(tmp_path):
+    res = runner.invoke(app, ["status", "--db", str(tmp_path / "nope.db")])
+    assert res.exit_code == 2 and "不存在" in res.output
+    res = runner.invoke(app, ["ingest", str(tmp_path / "no-such-dir"), "--db", str(tmp_path / "a.db")])
+    assert res.exit_code == 2
+    res = runner.invoke(app, ["run", "--db", str(tmp_path / "a.db"), "--stages", "bogus"])
+    assert res.exit_code == 2 and "bogus" in res.output
+
+
+def test_doctor_reports_core_checks():
+    res = runner.invoke(app, ["doctor", "--json"])
+    checks = {c["name"]: c for c in json.loads(res.output)}
+    assert "rapidocr (default OCR)" in checks
+    assert "CJK TrueType font" in checks
+    # exit code follows the required checks
+    required_ok = all(c["ok"] for c in checks.values() if not c["optional"])
+    assert res.exit_code == (0 if required_ok else 2)
