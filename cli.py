@@ -58,11 +58,14 @@ def run(
     timeout: float = typer.Option(600.0, help="Seconds one record may take in one stage before it is failed."),
     ocr_engine: Optional[str] = typer.Option(None, "--ocr-engine", help="OCR engine: rapidocr (default), paddleocr, tesseract, fake."),
     dpi: Optional[int] = typer.Option(None, help="Rasterization dpi for image-only PDF pages."),
+    executor: str = typer.Option("local", help="local (process pool), inline (this process) or ray (`distributed` extra)."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address for --executor ray (default: start Ray locally)."),
 ) -> None:
     """Run the pipeline stages over every ingested record; resumes where an earlier run stopped."""
     from pipeline import commands
 
-    _exit(commands.run(db, workers=workers, stages=stages, retry_failed=retry_failed, timeout=timeout, ocr_engine=ocr_engine, dpi=dpi))
+    _exit(commands.run(db, workers=workers, stages=stages, retry_failed=retry_failed, timeout=timeout, ocr_engine=ocr_engine, dpi=dpi,
+                       executor=executor, address=address))
 
 
 @app.command()
@@ -95,6 +98,49 @@ def demo(
     from pipeline import commands
 
     _exit(commands.demo(out, records=records, form=form))
+
+
+@app.command()
+def review(
+    db: Path = DB_OPTION,
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (keep it local unless behind HTTPS)."),
+    port: int = typer.Option(8765, help="TCP port."),
+) -> None:
+    """Start the review web UI (zh-CN): queue by risk, case view with evidence, decisions."""
+    from review_ui import commands
+
+    _exit(commands.serve(db, host=host, port=port))
+
+
+users_app = typer.Typer(help="Review UI accounts (reviewer, lead, admin).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="Login name."),
+    role: str = typer.Option(..., "--role", help="reviewer | lead | admin"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from the first line of stdin."),
+    db: Path = DB_OPTION,
+) -> None:
+    """Create a user; the password is prompted for (or read from stdin) and stored as a scrypt hash."""
+    import sys
+
+    from review_ui import commands
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("密码", hide_input=True, confirmation_prompt=True)
+    _exit(commands.users_add(db, name, role, password))
+
+
+@users_app.command("list")
+def users_list(db: Path = DB_OPTION) -> None:
+    """List users and their roles."""
+    from review_ui import commands
+
+    _exit(commands.users_list(db))
 
 
 if __name__ == "__main__":

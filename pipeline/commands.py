@@ -59,7 +59,7 @@ def ingest(directory: Path, db_path: Path, *, hospital: str | None = None) -> in
 
 
 def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: bool = False,
-        timeout: float = 600.0, ocr_engine: str | None = None, dpi: int | None = None, inline: bool = False) -> int:
+        timeout: float = 600.0, ocr_engine: str | None = None, dpi: int | None = None, executor: str = "local", address: str | None = None) -> int:
     db = _open(db_path)
     if db is None:
         return EXIT_USAGE
@@ -99,7 +99,8 @@ def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: b
                     progress.update(_task, completed=done, total=total, items=items, rate=f"{rate:.1f}/s")
 
                 report = run_stage(db, factory, workers=workers, timeout=timeout,
-                                   retry_failed=retry_failed, progress=on_progress, inline=inline)
+                                   retry_failed=retry_failed, progress=on_progress,
+                                   executor=executor, address=address)
                 reports.append(report)
     except KeyboardInterrupt:
         status = "interrupted"

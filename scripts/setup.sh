@@ -32,7 +32,7 @@ stamp=.venv/.medreview-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[test,distributed]"
   touch "$stamp"
 fi
 echo "setup: done ($(.venv/bin/medreview --help >/dev/null && echo 'medreview installed'))"

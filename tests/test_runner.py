@@ -30,7 +30,7 @@ def _toy_rows(db, rid):
 def test_failures_are_isolated_and_reasoned(db_path, inline):
     db = store.connect(db_path)
     ids = _records(db, ["ok1.pdf", "raise.pdf", "ok2.pdf", "savefail.pdf"])
-    report = run_stage(db, ToyStage, workers=2, inline=inline)
+    report = run_stage(db, ToyStage, workers=2, executor="inline" if inline else "local")
     state = _state(db)
     assert state["ok1.pdf"][:2] == ("read", "ok") and state["ok2.pdf"][:2] == ("read", "ok")
     assert state["raise.pdf"][1] == "failed" and "page 2 is unreadable" in state["raise.pdf"][2]
@@ -61,13 +61,13 @@ def test_hung_record_times_out_and_dead_worker_is_replaced(db_path):
 def test_rerun_resumes_and_changes_nothing(db_path):
     db = store.connect(db_path)
     ids = _records(db, ["raise.pdf", "ok.pdf"])
-    run_stage(db, ToyStage, inline=True)
+    run_stage(db, ToyStage, executor="inline")
     snapshot = list(db.query("SELECT record_id, name, seq, value FROM fields ORDER BY 1, 2, 3"))
-    second = run_stage(db, ToyStage, inline=True)
+    second = run_stage(db, ToyStage, executor="inline")
     assert (second.done, second.failed) == (0, 0)  # failed records are not retried by default
     assert list(db.query("SELECT record_id, name, seq, value FROM fields ORDER BY 1, 2, 3")) == snapshot
     # retrying re-runs only what is missing: the work skips the page saved before the failure
-    third = run_stage(db, ToyStage, inline=True, retry_failed=True)
+    third = run_stage(db, ToyStage, executor="inline", retry_failed=True)
     assert third.failed == 1 and _toy_rows(db, ids["raise.pdf"]) == [0]
 
 
@@ -76,7 +76,7 @@ def test_store_errors_stop_the_batch(db_path):
     _records(db, ["ok.pdf"])
     db.execute("PRAGMA query_only = 1")
     with pytest.raises(store.StoreError):
-        run_stage(db, ToyStage, inline=True)
+        run_stage(db, ToyStage, executor="inline")
 
 
 def test_stage_options_reach_workers(db_path):
@@ -84,3 +84,24 @@ def test_stage_options_reach_workers(db_path):
     _records(db, ["ok.pdf"])
     report = run_stage(db, functools.partial(ToyStage, db_path=str(db_path), dpi=300), workers=1)
     assert report.done == 1
+
+
+def _snapshot(db):
+    return (
+        sorted((r["source_path"], r["stage"], r["status"], r["error"]) for r in db.query("SELECT * FROM records")),
+        sorted((r[0], r[1], r[2]) for r in db.execute("SELECT record_id, name, seq FROM fields")),
+    )
+
+
+def test_ray_executor_matches_local(tmp_path):
+    ray = pytest.importorskip("ray", reason="the distributed extra is not installed")
+    names = ["ok1.pdf", "raise.pdf", "ok2.pdf", "hang.pdf", "ok3.pdf"]
+    results = {}
+    for executor in ("local", "ray"):
+        db = store.connect(tmp_path / f"{executor}.db")
+        _records(db, names)
+        run_stage(db, ToyStage, workers=2, timeout=5, executor=executor)
+        results[executor] = _snapshot(db)
+    ray.shutdown()
+    assert results["ray"] == results["local"]
+    assert sum(1 for r in results["ray"][0] if r[2] == "failed") == 2
