@@ -115,10 +115,10 @@ def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: b
         db.execute("UPDATE runs SET finished_at = ?, status = ?, counts = ? WHERE id = ?",
                    (store.now(), status, store.dumps(counts), run_id))
     table = Table(title="运行结果 run summary")
-    for col in ("stage", "done", "failed", "items", "seconds"):
+    for col in ("stage", "done", "failed", "items", "seconds", "peak RSS MiB"):
         table.add_column(col, justify="right" if col != "stage" else "left")
     for r in reports:
-        table.add_row(r.stage, str(r.done), str(r.failed), str(r.items), f"{r.seconds:.1f}")
+        table.add_row(r.stage, str(r.done), str(r.failed), str(r.items), f"{r.seconds:.1f}", f"{r.peak_rss_mb:.0f}")
     console.print(table)
     for r in reports:
         for rid, reason in r.failures[:20]:

@@ -20,12 +20,31 @@ POLL_S = 0.2
 STARTUP_GRACE_S = 300  # a worker that has not begun its record by then is stuck
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when the runner dies (kill -9 leaves no orphans,
+    even one stuck inside a record)."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the queue time-out check below still ends idle workers
+
+
 def _worker_main(factory: Callable[[], Any], tasks: mp.Queue, results: mp.Queue, wid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    _die_with_parent()
     stage = factory()
     ctx: dict = {}
+    parent = os.getppid()
     while True:
-        item = tasks.get()
+        try:
+            item = tasks.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:  # the runner was killed (kill -9): do not linger
+                return
+            continue
         if item is None:
             return
         rid, task = item

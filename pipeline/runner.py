@@ -17,6 +17,7 @@ Stage protocol (duck-typed):
 """
 from __future__ import annotations
 
+import resource
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -33,6 +34,7 @@ class StageReport:
     failed: int = 0
     items: int = 0
     seconds: float = 0.0
+    peak_rss_mb: float = 0.0  # largest of this process and its finished workers
     failures: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -136,4 +138,12 @@ def run_stage(
     if hasattr(stage, "after_batch"):
         stage.after_batch(db)
     report.seconds = time.monotonic() - t0
+    report.peak_rss_mb = peak_rss_mb()
     return report
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process or any of its finished child processes (MiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024.0  # Linux reports KiB
