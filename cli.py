@@ -101,6 +101,24 @@ def demo(
 
 
 @app.command()
+def synth(
+    out_dir: Path = typer.Argument(..., help="Folder to write the batch into (created if missing)."),
+    records: int = typer.Option(12, "--records", help="Number of admissions."),
+    hospitals: int = typer.Option(2, "--hospitals", help="Number of hospitals (folders H01, H02, ...)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same bytes."),
+    forms: str = typer.Option("text,scan", "--forms", help="Comma-separated forms to render: text, scan (empty: labels and claims only)."),
+    scan_format: str = typer.Option("jpg", "--scan-format", help="Scanned form: jpg or png page images, or pdf (image-only PDF)."),
+    clean_share: float = typer.Option(0.75, "--clean-share", help="Share of admissions without any violation."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
+) -> None:
+    """Generate a synthetic sample batch: records as text PDFs and scans, claims CSVs, ground-truth labels."""
+    from pipeline.synth.generate import run_cli
+
+    _exit(run_cli(out_dir, records=records, hospitals=hospitals, seed=seed, forms=forms, scan_format=scan_format,
+                  clean_share=clean_share, workers=workers))
+
+
+@app.command()
 def review(
     db: Path = DB_OPTION,
     host: str = typer.Option("127.0.0.1", help="Address to listen on (keep it local unless behind HTTPS)."),
@@ -110,6 +128,84 @@ def review(
     from review_ui import commands
 
     _exit(commands.serve(db, host=host, port=port))
+
+
+@train_app.command("ner")
+def train_ner(
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Reference data folder (default: ../shared/data or $MEDREVIEW_SHARED_DATA)."),
+    out: Path = typer.Option(Path("models/ner"), "--out", help="Model folder to write."),
+    seed: int = typer.Option(0, help="Random seed (shuffling, initialization, dev set); the 80/20 held-out split is fixed."),
+    time_budget: float = typer.Option(1200.0, "--time-budget", help="Seconds of training per NER component."),
+    max_epochs: int = typer.Option(30, "--max-epochs", help="Most epochs per NER component."),
+    workers: int = typer.Option(2, help="Processes (one core each): the two components train in parallel."),
+) -> None:
+    """Train the NER components on the 80 % training split of Yidu-S4K and CCKS 2017, measure them
+    on the held-out 20 %, and write the model folder with its model card."""
+    from pipeline.nlp import commands as nlp_commands
+
+    _exit(nlp_commands.train_ner(data_dir, out, seed, time_budget, max_epochs, workers))
+
+
+@train_app.command("classifier")
+def train_classifier(
+    labels: Path = typer.Option(..., "--labels", help="labels.jsonl (generator ground truth or exported reviewer decisions)."),
+    db: Path = DB_OPTION,
+    models_dir: Path = typer.Option(Path("models"), "--models-dir", help="Folder under which classifier/<version>/ is written."),
+    rules_override: Optional[Path] = typer.Option(None, "--rules-override", help="Region rule override YAML used when scoring."),
+) -> None:
+    """Train the calibrated risk classifier on scored records and their labels; register it with metrics."""
+    from pipeline.score import train
+
+    _exit(train.command(db, labels, models_dir, rules_override, echo=typer.echo))
+
+
+rules_app = typer.Typer(help="Rule catalogue: list the effective rules, validate catalogue and region override files.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("list")
+def rules_list(override: Optional[Path] = typer.Option(None, "--override", help="Region override YAML (parameters, enabled).")) -> None:
+    """List every rule with its category, severity, legal basis and effective parameters."""
+    from pipeline.rules import commands as rules_commands
+
+    _exit(rules_commands.list_rules(override, echo=typer.echo))
+
+
+@rules_app.command("check")
+def rules_check(override: Optional[Path] = typer.Option(None, "--override", help="Region override YAML to validate.")) -> None:
+    """Validate the rule catalogue, knowledge tables and an optional region override; errors name file and key."""
+    from pipeline.rules import commands as rules_commands
+
+    _exit(rules_commands.check(override, echo=typer.echo))
+
+
+nlp_app = typer.Typer(help="Clinical NLP: evaluate the NER and normalization models on any corpus.", no_args_is_help=True)
+app.add_typer(nlp_app, name="nlp")
+
+
+@nlp_app.command("eval-ner")
+def nlp_eval_ner(
+    file: Path = typer.Argument(..., help="NER JSONL file ({text, entities:[{start,end,label}]} per line)."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    model: Optional[Path] = typer.Option(None, help="Model folder (default: models/ner)."),
+) -> None:
+    """Strict per-label and micro precision/recall/F1 of the NER model on FILE (corpus labels are
+    mapped through pipeline/nlp/data/label_map.yaml)."""
+    from pipeline.nlp import commands as nlp_commands
+
+    _exit(nlp_commands.eval_ner(file, as_json, model))
+
+
+@nlp_app.command("eval-normalize")
+def nlp_eval_normalize(
+    file: Path = typer.Argument(..., help="CHIP-CDN JSON file ([{text, normalized_result}], names separated by ##)."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    table: Optional[Path] = typer.Option(None, help="Code table CSV with code,name columns (default: ICD-10 北京临床版 v601 from the shared data)."),
+) -> None:
+    """Micro precision/recall/F1 of the predicted standard names on FILE."""
+    from pipeline.nlp import commands as nlp_commands
+
+    _exit(nlp_commands.eval_normalize(file, as_json, table))
 
 
 users_app = typer.Typer(help="Review UI accounts (reviewer, lead, admin).", no_args_is_help=True)
@@ -141,6 +237,83 @@ def users_list(db: Path = DB_OPTION) -> None:
     from review_ui import commands
 
     _exit(commands.users_list(db))
+
+
+@app.command()
+def report(
+    db: Path = DB_OPTION,
+    out: Path = typer.Option(Path("report"), "--out", help="Folder for report.xlsx, report.html and figures.json."),
+    no_mask: bool = typer.Option(False, "--no-mask", help="Keep patient names and ID numbers (masked by default)."),
+    pdf: bool = typer.Option(False, "--pdf", help="Also print the HTML to report.pdf with a local Chromium (skipped if none)."),
+) -> None:
+    """Write the bureau's report: per batch, hospital and rule — records reviewed, flagged, confirmed
+    violations, amount (万元), top rules — with the 100% coverage statement and confirmed findings."""
+    from pipeline.report import commands as report_commands
+
+    _exit(report_commands.report(db, out, mask=not no_mask, pdf=pdf))
+
+
+annotations_app = typer.Typer(help="Reviewer decisions as versioned training annotations.", no_args_is_help=True)
+app.add_typer(annotations_app, name="annotations")
+
+
+@annotations_app.command("export")
+def annotations_export(
+    db: Path = DB_OPTION,
+    out: Path = typer.Option(Path("annotations"), "--out", help="Annotations folder (schema: annotations/SCHEMA.md)."),
+    no_mask: bool = typer.Option(False, "--no-mask", help="Keep patient names and ID numbers in notes and evidence."),
+) -> None:
+    """Export confirmed/rejected flag decisions as JSONL, versioned by content hash (an unchanged
+    export writes nothing)."""
+    from pipeline.annotations import commands as annotations_commands
+
+    _exit(annotations_commands.export(db, out, mask=not no_mask))
+
+
+models_app = typer.Typer(help="Model versions under models/<kind>/<version>/: list, promote, diff.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+MODELS_ROOT = typer.Option(None, "--models", help="Models folder (default: the repository's models/ or $MEDREVIEW_MODELS).")
+
+
+@models_app.command("list")
+def models_list(
+    kind: Optional[str] = typer.Argument(None, help="classifier | ner | normalizer (default: all)."),
+    models: Optional[Path] = MODELS_ROOT,
+    db: Optional[Path] = typer.Option(None, "--db", help="Also mirror the versions into this database."),
+) -> None:
+    """List registered versions with their held-out metric, parent and which one is current."""
+    from pipeline import registry
+
+    _exit(registry.cli_list(kind, root=models, db_path=db))
+
+
+@models_app.command("promote")
+def models_promote(
+    kind: str = typer.Argument(..., help="classifier | ner | normalizer"),
+    version: str = typer.Argument(..., help="Version name (or a unique prefix)."),
+    force: bool = typer.Option(False, "--force", help="Promote even if its held-out metric is worse or not comparable."),
+    models: Optional[Path] = MODELS_ROOT,
+    db: Optional[Path] = typer.Option(None, "--db", help="Also record the promotion in this database."),
+) -> None:
+    """Make VERSION the current model; refused (exit 1) when it is worse than the current one."""
+    from pipeline import registry
+
+    _exit(registry.cli_promote(kind, version, force=force, root=models, db_path=db))
+
+
+@models_app.command("diff")
+def models_diff(
+    kind: str = typer.Argument(..., help="classifier | ner | normalizer"),
+    a: str = typer.Argument(..., help="Older version."),
+    b: str = typer.Argument(..., help="Newer version."),
+    models: Optional[Path] = MODELS_ROOT,
+    db: Optional[Path] = typer.Option(None, "--db", help="Also compare the two versions' scores on this batch (both are kept)."),
+) -> None:
+    """Compare two versions: metric deltas, held-out and data hashes, lineage, changed files, and
+    with --db how re-scoring changed the batch's scores."""
+    from pipeline import registry
+
+    _exit(registry.cli_diff(kind, a, b, root=models, db_path=db))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,149 @@
+"""Review UI timings: case view of a 60-page record (target ≤ 300 ms), its JSON, one page image,
+and the queue with a county-sized batch of flagged records. Prints a table.
+
+    .venv/bin/python bench/ui.py [--runs 30] [--extra 3000]
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from pipeline.store import connect, insert_many, now, transaction
+from review_ui import auth, create_app
+from review_ui.sample import build
+
+TARGET_MS = 300
+
+
+def add_flagged_records(db_path: Path, n: int) -> None:
+    """Bulk records with one flag and one score each, so the queue has a realistic size."""
+    db = connect(db_path)
+    ts = now()
+    with transaction(db):
+        start = db.execute("SELECT MAX(id) FROM records").fetchone()[0] + 1
+        insert_many(db, "records", [
+            {"id": start + i, "sha256": f"bulk-{i}", "source_path": f"/batch/H001/B{i}", "kind": "pdf",
+             "hospital_id": "H001", "admission_no": f"B{i:06d}", "discharge_at": "2026-05-01", "stage": "scored",
+             "created_at": ts, "updated_at": ts} for i in range(n)])
+        insert_many(db, "scores", [
+            {"record_id": start + i, "model_version": "clf-new", "probability": (i % 997) / 997, "created_at": ts}
+            for i in range(n)])
+        insert_many(db, "flags", [
+            {"record_id": start + i, "rule_id": f"R-{i % 12:02d}", "rule_name": "示例规则", "severity": "可疑",
+             "score": 0.5, "amount": 10.0, "evidence": "[]", "charge_ids": "[]", "source": "system", "created_at": ts}
+            for i in range(n)])
+    db.conn.close()
+
+
+def timed(client: TestClient, url: str, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        r = client.get(url)
+        out.append((time.perf_counter() - t) * 1000)
+        assert r.status_code == 200, (url, r.status_code)
+    return out
+
+
+def browser_load_times(db_path: Path, record_id: int, runs: int) -> list[float] | None:
+    """Navigation start to load event (HTML, CSS, JS and the page image) in headless Chromium."""
+    import shutil
+    import socket
+    import threading
+
+    chromium = shutil.which("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        chromium = None
+    if not chromium:
+        print("(chromium or playwright missing: browser timing skipped)")
+        return None
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(db_path), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    out = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync"])
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            base = f"http://127.0.0.1:{port}"
+            page.goto(base + "/login")
+            page.fill("input[name=username]", "bench")
+            page.fill("input[name=password]", "bench-password")
+            page.click("button[type=submit]")
+            page.wait_for_selector("#queue")
+            # A different page each time, so every load fetches and encodes a fresh page image.
+            for k in range(1, runs + 2):
+                page.goto(f"{base}/cases/{record_id}?page_no={k}", wait_until="load")
+                out.append(page.evaluate(
+                    "() => { const n = performance.getEntriesByType('navigation')[0]; return n.loadEventStart - n.startTime; }"))
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    return out[1:]   # the first load also fetches CSS/JS
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--extra", type=int, default=3000, help="extra flagged records in the queue")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = Path(tmp) / "audit.db"
+        t = time.perf_counter()
+        ids = build(db_path, big_pages=60)
+        build_s = time.perf_counter() - t
+        add_flagged_records(db_path, args.extra)
+        auth.add_user(connect(db_path), "bench", "reviewer", "bench-password")
+        client = TestClient(create_app(db_path))
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+        client.post("/login", data={"username": "bench", "password": "bench-password", "csrf_token": token})
+        rid = ids["ZY2026001"]["record_id"]
+        n_lines = connect(db_path).execute(
+            "SELECT COUNT(*) FROM lines JOIN pages ON pages.id = lines.page_id WHERE pages.record_id = ?", (rid,)).fetchone()[0]
+        pid = ids["ZY2026001"]["page_ids"][3]
+        client.get(f"/cases/{rid}")          # warm templates and connection
+        rows = [
+            ("case view HTML (60 pages)", timed(client, f"/cases/{rid}", args.runs)),
+            ("case view HTML, page 45", timed(client, f"/cases/{rid}?page_no=45", args.runs)),
+            ("case JSON /api/cases", timed(client, f"/api/cases/{rid}", args.runs)),
+            ("page image PNG (1400 px)", timed(client, f"/pages/{pid}/image.png?w=1400", max(5, args.runs // 3))),
+            (f"queue HTML ({args.extra + 3} flagged)", timed(client, "/", max(5, args.runs // 3))),
+            (f"queue JSON ({args.extra + 3} flagged)", timed(client, "/api/queue", max(5, args.runs // 3))),
+        ]
+        browser_ms = browser_load_times(db_path, rid, max(5, args.runs // 3))
+        if browser_ms:
+            rows.append(("browser: case page + new image", browser_ms))
+    print(f"sample batch built in {build_s:.1f} s; record {rid}: 60 pages, {n_lines} OCR lines; "
+          f"python {sys.version.split()[0]}")
+    print(f"{'request':34s} {'runs':>5s} {'median ms':>10s} {'p95 ms':>8s} {'max ms':>8s}")
+    for name, ms in rows:
+        ms_sorted = sorted(ms)
+        p95 = ms_sorted[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
+        print(f"{name:34s} {len(ms):5d} {statistics.median(ms):10.1f} {p95:8.1f} {max(ms):8.1f}")
+    case_p95 = sorted(rows[0][1])[int(round(0.95 * (len(rows[0][1]) - 1)))]
+    verdict = "OK" if case_p95 <= TARGET_MS else "TOO SLOW"
+    print(f"case view p95 {case_p95:.1f} ms vs target {TARGET_MS} ms: {verdict}")
+    return 0 if case_p95 <= TARGET_MS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
