@@ -1,0 +1,35 @@
+"""Hospital claims export (费用明细): one CSV row per charge line, UTF-8 with BOM like HIS exports."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from .plan import Plan
+
+HEADER = ["住院号", "费用发生时间", "医保项目编码", "项目名称", "费用类别", "数量", "单价", "金额"]
+
+
+def claim_rows(plan: Plan) -> list[list[str]]:
+    """Rows in 费用清单 order (row i of an admission = charge_rows value i)."""
+    no = plan.slot.admission_no
+    return [[no, f"{c.at:%Y-%m-%d %H:%M:%S}", c.code, c.name, c.category, str(c.qty), f"{c.price:.2f}", f"{c.amount:.2f}"]
+            for c in plan.charges]
+
+
+class ClaimsWriter:
+    """One hospital's claims CSV, appended admission by admission."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open("w", encoding="utf-8-sig", newline="")
+        self._csv = csv.writer(self._fh, lineterminator="\r\n")
+        self._csv.writerow(HEADER)
+
+    def write(self, rows: list[list[str]]) -> None:
+        self._csv.writerows(rows)
+
+    def __enter__(self) -> "ClaimsWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._fh.close()

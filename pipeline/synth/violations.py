@@ -1,0 +1,287 @@
+"""Inject violations into an admission plan and record their ground truth.
+
+Each injector edits the plan (adds, changes or removes charges, orders, notes, vitals, codes) and
+returns a Violation whose evidence points at plan objects; content.needle_text() later turns each
+object into the exact line drawn on the page. Amount definitions are in README.md.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from .kinds import VIOLATION_TYPES
+from .content import readmit_needle
+from .plan import Charge, Note, PlanBuilder
+
+DAILY_ITEMS = ("bed_general", "nursing_1", "nursing_2", "visit_fee")
+UNSUPPORTED_CC = [("呼吸衰竭", "J96.900"), ("败血症", "A41.900"), ("急性肾衰竭", "N17.900"), ("低蛋白血症", "E77.801")]
+ROUTINE_NORMAL_FINDINGS = {
+    "chest_ct": "双肺未见明显异常，纵隔淋巴结未见肿大。",
+    "echo": "心脏结构及功能未见明显异常。",
+    "vessel_us": "双侧颈动脉未见明显异常。",
+    "leg_vessel_us": "双下肢动静脉血流通畅，未见血栓。",
+    "gyn_us": "子宫及双附件未见明显异常。",
+    "uro_us": "双肾、输尿管、膀胱未见明显异常。",
+}
+
+
+@dataclass
+class Violation:
+    type: str
+    detail: str
+    evidence: list[tuple[str, object]]  # (document title, plan object or exact text)
+    charges: list[Charge] = field(default_factory=list)
+    amount: float | None = None  # None = sum of `charges`; set for unit-based amounts
+    whole_admission: bool = False  # amount = the admission's total cost
+    context_rows: list[Charge] = field(default_factory=list)  # listed in charge_rows, not in the amount
+
+    def resolve_amount(self, total_cost: float) -> float:
+        if self.whole_admission:
+            return total_cost
+        if self.amount is not None:
+            return round(self.amount + 1e-9, 2)
+        return round(sum(c.amount for c in self.charges) + 1e-9, 2)
+
+
+def _free(b: PlanBuilder) -> list[Charge]:
+    """Charge lines not yet part of an injected violation (amounts must not overlap)."""
+    taken = {id(c) for v in b.injected for c in v.charges + v.context_rows}
+    return [c for c in b.plan.charges if id(c) not in taken]
+
+
+def _first_order(plan, item: str):
+    return next(o for o in plan.orders if o.item == item)
+
+
+def low_standard_admission(b: PlanBuilder) -> Violation:
+    p = b.plan
+    return Violation("low_standard_admission",
+                     f"{p.main_dx[0]}病情轻，住院{p.los}天以口服药及检查为主，无实质性住院治疗，可在门诊诊治",
+                     [("住院病案首页", f"实际住院{p.los}天"), ("入院记录", f"1.{p.admit_dx_lines[0]}")], whole_admission=True)
+
+
+def split_admission(b: PlanBuilder) -> Violation:
+    p, r = b.plan, b.slot.readmission
+    return Violation("split_admission",
+                     f"出院后{r['gap_days']}天因同一疾病（{p.main_dx[1][:3]}）再次入院，前次住院号{r['of']}（{r['prev_hospital']}）",
+                     [("住院病案首页", f"入院时间：{b.slot.admit_at:%Y-%m-%d %H:%M}"), ("入院记录", readmit_needle(p))],
+                     whole_admission=True)
+
+
+def bed_hanging(b: PlanBuilder) -> Violation:
+    p, rng = b.plan, b.rng
+    length = rng.randint(3, min(5, p.last_day - 4))
+    start = rng.randint(2, p.last_day - length - 1)
+    days = list(range(start, start + length))
+    p.absent_days = days
+    absent = set(days)
+    p.charges = [c for c in p.charges if c.day not in absent or c.item in DAILY_ITEMS]
+    removed_labs = [r for r in p.labs if (r.sampled_at.date() - b.slot.admit_at.date()).days in absent]
+    p.labs = [r for r in p.labs if r not in removed_labs]
+    p.orders = [o for o in p.orders if not (o.kind == "temp" and (o.start.date() - b.slot.admit_at.date()).days in absent)]
+    p.notes = [n for n in p.notes if n.day not in absent]
+    out = Note("日常病程记录", "leave_out", b.at(start - 1, 16, 0, jitter=150), start - 1, text=rng.choice(b.cat.phrases["leave_out"]))
+    rv = p.vitals[start + length]
+    sbp, dbp = rv.bp.split("/")
+    back_text = rng.choice(b.cat.phrases["leave_back"]).format(
+        vitals_short=f"T {rv.temps[0]}℃，P {rv.pulse}次/分，R {rv.resp}次/分，BP {sbp}/{dbp}mmHg")
+    back = Note("日常病程记录", "leave_back", b.at(start + length, 9, 0, jitter=120), start + length, text=back_text)
+    p.notes = sorted([n for n in p.notes if n.day != start + length] + [out, back], key=lambda n: n.at)
+    for v in p.vitals:
+        if v.day in absent:
+            v.temps, v.pulse, v.resp, v.bp, v.stool, v.mark = [], "", "", "", "", "外出"
+    charged = [c for c in p.charges if c.day in absent]
+    first_bed = next(c for c in charged if c.item == "bed_general")
+    return Violation("bed_hanging",
+                     f"{start + 1}至{start + length}住院日（共{length}天）患者外出不在院，无病程、医嘱执行及生命体征记录，仍收取床位费、护理费、诊查费",
+                     [("体温单", p.vitals[start]), ("日常病程记录", out.text), ("费用清单", first_bed)], charges=charged)
+
+
+def duplicate_charge(b: PlanBuilder) -> Violation:
+    rng, cat = b.rng, b.cat
+    pairs = [(pair, c) for pair in cat.exclusive_pairs for c in _free(b) if c.item == pair["a"]]
+    if pairs and rng.random() < 0.5:
+        pair, orig = rng.choice(pairs)
+        dup = b.charge(pair["b"], orig.at + timedelta(seconds=rng.randint(1, 50)), 1, orig.day)
+        detail = f"{dup.name}与{orig.name}同日收费：{pair['reason']}"
+    else:
+        candidates = [c for c in _free(b) if c.item not in DAILY_ITEMS and cat.charge_item(c.item).get("kind") in ("lab", "exam", None)]
+        orig = rng.choice(candidates)
+        dup = b.charge(orig.item, orig.at, orig.qty, orig.day)
+        detail = f"{orig.name}同一时间重复计费一次"
+    return Violation("duplicate_charge", detail, [("费用清单", orig), ("费用清单", dup)], charges=[dup], context_rows=[orig])
+
+
+def excess_charge(b: PlanBuilder) -> Violation:
+    p, rng, cat = b.plan, b.rng, b.cat
+    capped = [c for c in _free(b) if cat.charge_item(c.item).get("daily_cap") and cat.charge_item(c.item)["unit"] == "小时"]
+    drugs = [c for c in _free(b) if c.item in cat.drugs and cat.drugs[c.item]["route"] != "静脉泵入" and c.item in p.drugs_used]
+    if capped and (not drugs or rng.random() < 0.5):
+        c = rng.choice(capped)
+        cap = cat.items[c.item]["daily_cap"]
+        extra = cap - c.qty + rng.randint(4, 12)
+        c.qty += extra
+        return Violation("excess_charge", f"{c.name}单日计费{c.qty}{c.unit}，超过每日上限{cap}{c.unit}，超出{c.qty - cap}{c.unit}",
+                         [("费用清单", c)], charges=[c], amount=(c.qty - cap) * c.price)
+    c = rng.choice(drugs)
+    extra = rng.randint(1, 3)
+    ordered = c.qty
+    c.qty += extra
+    return Violation("excess_charge", f"{c.name}医嘱每日{ordered}{c.unit}，当日计费{c.qty}{c.unit}，多计{extra}{c.unit}",
+                     [("费用清单", c), ("长期医嘱单", _first_order(p, c.item))], charges=[c], amount=extra * c.price)
+
+
+def item_substitution(b: PlanBuilder) -> Violation:
+    p, rng, cat = b.plan, b.rng, b.cat
+    options = [(sub, c) for sub in cat.substitutions for c in _free(b) if c.item == sub["performed"]]
+    sub, c = rng.choice(options)
+    billed = cat.items[sub["billed"]]
+    diff = (billed["price"] - c.price) * c.qty
+    performed_name = c.name
+    c.item, c.code, c.name, c.price = sub["billed"], billed["code"], billed["name"], float(billed["price"])
+    if cat.items[sub["performed"]]["kind"] == "exam":
+        doc = ("检查报告", next(e for e in p.exams if e.item == sub["performed"]))
+    else:
+        doc = ("检验报告", next(panel for r in p.labs for panel in r.panels if panel.item == sub["performed"]))
+    return Violation("item_substitution", f"实际项目“{performed_name}”，按“{c.name}”收费：{sub['detail']}",
+                     [("费用清单", c), doc], charges=[c], amount=diff)
+
+
+def over_examination(b: PlanBuilder) -> Violation:
+    p, rng, cat, cond = b.plan, b.rng, b.cat, b.cond
+    have = set(cond["labs"]) | set(cond["exams"]) | {c.item for c in p.charges}
+    pool = [i for i, it in cat.items.items() if it.get("routine_suspect") and i not in have]
+    sex = b.slot.person.sex
+    pool = [i for i in pool if not (i == "psa" and sex == "女") and not (i == "gyn_us" and sex == "男")]
+    chosen = sorted(rng.sample(pool, rng.randint(2, min(4, len(pool)))))
+    labs = [i for i in chosen if cat.items[i]["kind"] == "lab"]
+    exams = [i for i in chosen if cat.items[i]["kind"] == "exam"]
+    sampled, day = b.admission_lab_time()
+    charges = []
+    evidence = []
+    if labs:
+        _, lab_charges = b.add_labs(labs, sampled + timedelta(minutes=2), day)
+        charges += lab_charges
+    for i in exams:
+        _, c = b.add_exam(i, ROUTINE_NORMAL_FINDINGS[i], b.at(min(1, p.last_day), 10, 0, jitter=300), min(1, p.last_day))
+        charges.append(c)
+    for c in charges:
+        evidence.append(("临时医嘱单", next(o for o in p.orders if o.item == c.item and o.kind == "temp")))
+    evidence += [("费用清单", c) for c in charges]
+    names = "、".join(cat.items[i]["name"] for i in chosen)
+    return Violation("over_examination", f"无相应指征，入院即开展{names}（入院常规化检查）", evidence, charges=charges)
+
+
+def drug_restriction(b: PlanBuilder) -> Violation:
+    p, rng, cat, cond = b.plan, b.rng, b.cat, b.cond
+    options = []
+    if p.age < 18:
+        options += ["levofloxacin"] * 3
+    else:
+        if not p.fasting and "omeprazole_iv" not in p.drugs_used:
+            options += ["omeprazole_iv"] * 3
+        if not cond.get("hypoalbumin") and "lft" in cond["labs"]:
+            options += ["albumin"] * 2
+        options += ["tamsulosin" if b.slot.person.sex == "女" else "progesterone"]
+    drug_id = rng.choice(options)
+    drug = cat.drugs[drug_id]
+    last = min(p.last_day, rng.randint(2, 5))
+    first = 0 if b.slot.admit_at.hour < 20 else min(1, last)
+    charges = b.add_drug(drug_id, first, last)
+    b.administration_charges()
+    order = _first_order(p, drug_id)
+    restriction = drug["restriction"]
+    evidence = [("长期医嘱单", order), ("费用清单", charges[0])]
+    if drug_id == "omeprazole_iv":
+        diet = next(o for o in p.orders if o.kind == "long" and ("饮食" in o.text))
+        evidence.append(("长期医嘱单", diet))
+        why = f"患者{diet.text}，无禁食医嘱或吞咽困难"
+    elif drug_id == "albumin":
+        row = next(r for rep in p.labs for panel in rep.panels for r in panel.rows if r.abbr == "ALB")
+        evidence.append(("检验报告", row))
+        why = f"白蛋白{row.value}g/L，不低于30g/L，且无胸腹水"
+    elif restriction["kind"] == "sex":
+        evidence.append(("住院病案首页", f"性别：{b.slot.person.sex}"))
+        why = f"患者为{b.slot.person.sex}性"
+    else:
+        evidence.append(("住院病案首页", f"年龄：{p.age}岁"))
+        why = f"患者{p.age}岁"
+    return Violation("drug_restriction", f"{drug['name']}（{restriction['text']}）：{why}", evidence, charges=charges)
+
+
+def upcoding(b: PlanBuilder) -> Violation:
+    p, rng, cond = b.plan, b.rng, b.cond
+    if cond.get("upcode") and rng.random() < 0.7:
+        up = (cond["upcode"]["name"], cond["upcode"]["code"])
+        p.coded_main = up
+        if rng.random() < 0.5:
+            p.discharge_dx_main = up
+        return Violation("upcoding",
+                         f"病案首页主要诊断为“{up[0]}”（{up[1]}），病历中症状、检查、治疗均支持“{p.main_dx[0]}”（{p.main_dx[1]}），无高编诊断依据",
+                         [("住院病案首页", f"{up[0]} {up[1]}"), ("入院记录", f"1.{p.admit_dx_lines[0]}")], amount=0.0)
+    options = [cc for cc in UNSUPPORTED_CC if cc not in p.coded_other and not (cc[0] == "低蛋白血症" and cond.get("hypoalbumin"))]
+    cc = rng.choice(options)
+    p.coded_other = p.coded_other + [cc]
+    return Violation("upcoding", f"病案首页其他诊断“{cc[0]}”（{cc[1]}）在病历中无诊断依据及相应治疗",
+                     [("住院病案首页", f"{cc[0]} {cc[1]}")], amount=0.0)
+
+
+def doc_timeliness(b: PlanBuilder) -> Violation:
+    p, rng, s = b.plan, b.rng, b.slot
+    kind = rng.choice(["first", "first", "discharge"] + (["round"] if p.last_day >= 4 and not p.absent_days else []))
+    if kind == "first":
+        note = next(n for n in p.notes if n.role == "first")
+        note.at = s.admit_at + timedelta(hours=rng.randint(9, 30), minutes=rng.randint(0, 59))
+        note.day = (note.at.date() - s.admit_at.date()).days
+        p.notes.sort(key=lambda n: n.at)
+        hours = (note.at - s.admit_at).total_seconds() / 3600
+        return Violation("doc_timeliness", f"首次病程记录于入院后{hours:.1f}小时完成，超过8小时时限",
+                         [("首次病程记录", note), ("住院病案首页", f"入院时间：{s.admit_at:%Y-%m-%d %H:%M}")], amount=0.0)
+    if kind == "round":
+        note = next(n for n in p.notes if n.role == "round_first")
+        note.at = s.admit_at + timedelta(hours=rng.randint(52, 80), minutes=rng.randint(0, 59))
+        note.day = (note.at.date() - s.admit_at.date()).days
+        p.notes = sorted([n for n in p.notes if n is note or n.day != note.day or n.role in ("first", "postop")], key=lambda n: n.at)
+        hours = (note.at - s.admit_at).total_seconds() / 3600
+        return Violation("doc_timeliness", f"主治医师首次查房记录于入院后{hours:.1f}小时完成，超过48小时时限",
+                         [("上级医师查房记录", note), ("住院病案首页", f"入院时间：{s.admit_at:%Y-%m-%d %H:%M}")], amount=0.0)
+    p.discharge_note_at = s.discharge_at + timedelta(hours=rng.randint(27, 72), minutes=rng.randint(0, 59))
+    hours = (p.discharge_note_at - s.discharge_at).total_seconds() / 3600
+    return Violation("doc_timeliness", f"出院记录于出院后{hours:.1f}小时完成，超过24小时时限",
+                     [("出院记录", f"记录时间：{p.discharge_note_at:%Y-%m-%d %H:%M}"), ("住院病案首页", f"出院时间：{s.discharge_at:%Y-%m-%d %H:%M}")],
+                     amount=0.0)
+
+
+INJECTORS = {
+    "low_standard_admission": low_standard_admission,
+    "split_admission": split_admission,
+    "bed_hanging": bed_hanging,
+    "duplicate_charge": duplicate_charge,
+    "excess_charge": excess_charge,
+    "item_substitution": item_substitution,
+    "over_examination": over_examination,
+    "drug_restriction": drug_restriction,
+    "upcoding": upcoding,
+    "doc_timeliness": doc_timeliness,
+}
+assert set(INJECTORS) == set(VIOLATION_TYPES)
+
+# bed_hanging rewrites days of the stay, so it runs before injectors that add charges on given days
+ORDER = ["low_standard_admission", "split_admission", "bed_hanging", "upcoding", "over_examination", "drug_restriction",
+         "item_substitution", "duplicate_charge", "excess_charge", "doc_timeliness"]
+
+
+def inject(b: PlanBuilder, types: list[str]) -> list[Violation]:
+    b.injected = []
+    for t in ORDER:
+        if t in types:
+            b.injected.append(INJECTORS[t](b))
+    return b.injected
+
+
+def applicable(cat, cond: dict, vtype: str) -> bool:
+    """Whether a condition's usual course has what the injector needs."""
+    if vtype == "item_substitution":
+        performed = {sub["performed"] for sub in cat.substitutions}
+        return bool(performed & (set(cond["labs"]) | set(cond["exams"])))
+    return True
