@@ -135,7 +135,7 @@ def train_ner(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Reference data folder (default: ../shared/data or $MEDREVIEW_SHARED_DATA)."),
     out: Path = typer.Option(Path("models/ner"), "--out", help="Model folder to write."),
     seed: int = typer.Option(0, help="Random seed (shuffling, initialization, dev set); the 80/20 held-out split is fixed."),
-    time_budget: float = typer.Option(1200.0, "--time-budget", help="Seconds of training per NER component."),
+    time_budget: float = typer.Option(1800.0, "--time-budget", help="Safety cap in seconds per NER component (training normally stops earlier, 4 epochs without dev improvement)."),
     max_epochs: int = typer.Option(30, "--max-epochs", help="Most epochs per NER component."),
     workers: int = typer.Option(2, help="Processes (one core each): the two components train in parallel."),
 ) -> None:
@@ -188,12 +188,13 @@ def nlp_eval_ner(
     file: Path = typer.Argument(..., help="NER JSONL file ({text, entities:[{start,end,label}]} per line)."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
     model: Optional[Path] = typer.Option(None, help="Model folder (default: models/ner)."),
+    component: Optional[str] = typer.Option(None, help="Run only this NER component (e.g. ner, ner_ccks2017) instead of the full pipeline."),
 ) -> None:
     """Strict per-label and micro precision/recall/F1 of the NER model on FILE (corpus labels are
     mapped through pipeline/nlp/data/label_map.yaml)."""
     from pipeline.nlp import commands as nlp_commands
 
-    _exit(nlp_commands.eval_ner(file, as_json, model))
+    _exit(nlp_commands.eval_ner(file, as_json, model, component))
 
 
 @nlp_app.command("eval-normalize")
@@ -201,11 +202,12 @@ def nlp_eval_normalize(
     file: Path = typer.Argument(..., help="CHIP-CDN JSON file ([{text, normalized_result}], names separated by ##)."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
     table: Optional[Path] = typer.Option(None, help="Code table CSV with code,name columns (default: ICD-10 北京临床版 v601 from the shared data)."),
+    train: Optional[Path] = typer.Option(None, help="CHIP-CDN-format training file: its texts become aliases of their names (must not overlap FILE)."),
 ) -> None:
     """Micro precision/recall/F1 of the predicted standard names on FILE."""
     from pipeline.nlp import commands as nlp_commands
 
-    _exit(nlp_commands.eval_normalize(file, as_json, table))
+    _exit(nlp_commands.eval_normalize(file, as_json, table, train))
 
 
 users_app = typer.Typer(help="Review UI accounts (reviewer, lead, admin).", no_args_is_help=True)

@@ -1,0 +1,1 @@
+"""Clinical NLP: entity recognition, ConText attributes and ICD normalization."""

@@ -1,0 +1,235 @@
+"""Train the NER components and assemble the shipped zh pipeline (models/ner).
+
+Two statistical NER components, each trained on one corpus with a consistent annotation scheme
+(mixing schemes would teach a model that e.g. symptoms are not entities, as Yidu-S4K does not
+annotate them): ``ner`` on Yidu-S4K (DISEASE, OPERATION, ANATOMY, DRUG, IMAGING, LAB) and
+``ner_ccks2017`` on CCKS 2017 (SYMPTOM, EXAM, TREATMENT, and its own DISEASE/ANATOMY). At run
+time both see the whole text; the second contributes only the labels the first lacks
+(components.py). An ``entity_ruler`` with
+patterns from data/ner_patterns.yaml runs first (NURSING_LEVEL etc., not in any corpus).
+Only the 80 % training part of each corpus is used; 10 % of it is the dev set for picking the
+best epoch, the 20 % held-out part is only measured at the end.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import spacy
+import yaml
+from spacy.training import Example
+from spacy.util import fix_random_seed, minibatch
+from thinc.api import Adam
+
+from pipeline.nlp import components, corpora  # noqa: F401  (components: registers the merge factories)
+from pipeline.nlp.evaluate import score_spans
+from pipeline.nlp.tokenize import USERDICT_NAME, CharTokenizer, build_userdict
+
+log = logging.getLogger(__name__)
+
+PATTERNS_PATH = Path(__file__).parent / "data" / "ner_patterns.yaml"
+MODEL_VERSION = "0.1.0"
+# NER component → (training corpora, labels it adds to the first component's entities).
+COMPONENTS = {
+    "ner": (["yidu-s4k"], None),
+    "ner_ccks2017": (["ccks2017-cner"], ["SYMPTOM", "EXAM", "TREATMENT"]),
+}
+# An added SYMPTOM may span the first model's ANATOMY (胸痛 over 胸): both are kept.
+MAY_CONTAIN = {"SYMPTOM": ["ANATOMY"]}
+
+
+def model_config(width: int = 96, depth: int = 4, rows: int = 8000, window: int = 1) -> dict:
+    """Transition-based NER over a CNN tok2vec embedding the character (LOWER), the bigram
+    (NORM), the jieba word (LEMMA), the position in the word (TAG) and the SHAPE."""
+    return {
+        "@architectures": "spacy.TransitionBasedParser.v2",
+        "state_type": "ner",
+        "extra_state_tokens": False,
+        "hidden_width": 64,
+        "maxout_pieces": 2,
+        "use_upper": True,
+        "tok2vec": {
+            "@architectures": "spacy.Tok2Vec.v2",
+            "embed": {
+                "@architectures": "spacy.MultiHashEmbed.v2",
+                "width": width,
+                "attrs": ["LOWER", "NORM", "LEMMA", "TAG", "SHAPE"],
+                "rows": [rows // 2, rows, rows, 16, 64],
+                "include_static_vectors": False,
+            },
+            "encode": {
+                "@architectures": "spacy.MaxoutWindowEncoder.v2",
+                "width": width,
+                "depth": depth,
+                "window_size": window,
+                "maxout_pieces": 3,
+            },
+        },
+    }
+
+
+def blank_nlp(userdict: Path | None) -> spacy.Language:
+    nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"@tokenizers": "medreview.char_tokenizer.v1"}}})
+    nlp.tokenizer = CharTokenizer(nlp.vocab, userdict)
+    return nlp
+
+
+def _examples(nlp, docs):
+    out = []
+    for d in docs:
+        doc = nlp.make_doc(d.text)
+        ents = []
+        for s, e, l in d.entities:
+            # The transition system cannot supervise spans that start or end with whitespace.
+            while s < e and d.text[s].isspace():
+                s += 1
+            while e > s and d.text[e - 1].isspace():
+                e -= 1
+            if s < e:
+                ents.append((s, e, l))
+        out.append(Example.from_dict(doc, {"entities": ents}))
+    return out
+
+
+def predict_spans(nlp, texts, batch_size: int = 64) -> list[list[tuple[int, int, str]]]:
+    return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=batch_size)]
+
+
+def train_component(name: str, corpus_names: list[str], out_dir: Path, userdict: Path | None,
+                    data_dir: Path | None = None, **kwargs) -> dict:
+    """Train one NER component on the training split of the named corpora."""
+    docs = []
+    for c in corpus_names:
+        train, _ = corpora.load_split(c, data_dir)
+        docs.extend(train)
+    info = train_on_docs(name, docs, out_dir, userdict, **kwargs)
+    info["corpora"] = corpus_names
+    (out_dir / "train_info.json").write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
+    return info
+
+
+def train_on_docs(
+    name: str,
+    docs: list[corpora.NerDoc],
+    out_dir: Path,
+    userdict: Path | None,
+    seed: int = 0,
+    time_budget_s: float = 900,
+    max_epochs: int = 30,
+    patience: int = 4,
+    width: int = 96,
+    depth: int = 4,
+    window: int = 1,
+    rows: int = 8000,
+    log_path: Path | None = None,
+) -> dict:
+    """Train one NER component on ``docs`` (10 % of their groups are the dev set); save the
+    best-on-dev pipeline to ``out_dir``; return its history. Same seed, same data → same model."""
+    fix_random_seed(seed)
+    rng = random.Random(seed)
+    dev_groups = corpora.split_groups([d.group for d in docs], seed=seed + 1, fraction=0.1)
+    train_docs = [p for d in docs if d.group not in dev_groups for p in corpora.chunk_doc(d)]
+    dev_docs = [d for d in docs if d.group in dev_groups]
+    nlp = blank_nlp(userdict)
+    nlp.add_pipe("ner", name=name, config={"model": model_config(width, depth, rows, window)})
+    train_ex = _examples(nlp, train_docs)
+    optimizer = Adam(0.001, L2=1e-6, grad_clip=1.0)
+    nlp.initialize(lambda: train_ex, sgd=optimizer)
+    best, best_f, history, bad = None, -1.0, [], 0
+    t0 = time.time()
+    for epoch in range(max_epochs):
+        rng.shuffle(train_ex)
+        losses: dict = {}
+        for batch in minibatch(train_ex, size=16):
+            nlp.update(batch, sgd=optimizer, drop=0.15, losses=losses)
+        pred = predict_spans(nlp, [d.text for d in dev_docs])
+        f = score_spans([d.entities for d in dev_docs], pred)["micro"]["f1"]
+        history.append({"epoch": epoch + 1, "loss": round(float(losses.get(name, 0.0)), 1), "dev_f1": f, "elapsed_s": round(time.time() - t0)})
+        msg = f"{name} epoch {epoch + 1} loss {losses.get(name, 0.0):.1f} dev_f1 {f:.4f} {time.time() - t0:.0f}s"
+        log.info(msg)
+        if log_path:
+            with open(log_path, "a", encoding="utf-8") as fh:
+                fh.write(msg + "\n")
+        if f > best_f:
+            best_f, best, bad = f, nlp.get_pipe(name).to_bytes(), 0
+        else:
+            bad += 1
+        per_epoch = (time.time() - t0) / (epoch + 1)
+        if bad >= patience or time.time() - t0 + per_epoch > time_budget_s:
+            break
+    nlp.get_pipe(name).from_bytes(best)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(out_dir)
+    return {"component": name, "train_docs": len(docs) - len(dev_docs), "dev_docs": len(dev_docs),
+            "best_dev_f1": best_f, "history": history, "seed": seed}
+
+
+def load_patterns(path: Path = PATTERNS_PATH) -> list[dict]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    pats = []
+    for label, terms in data["patterns"].items():
+        for t in terms:
+            pats.append({"label": label, "pattern": [{"ORTH": ch} for ch in t]})
+    return pats
+
+
+def assemble(parts: dict[str, Path], out: Path, userdict: Path | None) -> spacy.Language:
+    """The shipped pipeline: tokenizer, entity_ruler, the first NER, then for each further NER:
+    stash → NER → merge (keeping only the labels it adds; see components.py)."""
+    nlp = blank_nlp(userdict)
+    ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": None, "validate": True})
+    ruler.add_patterns(load_patterns())
+    for i, (name, path) in enumerate(parts.items()):
+        src = spacy.load(path)
+        if i == 0:
+            nlp.add_pipe(name, source=src)
+            continue
+        adds = COMPONENTS.get(name, (None, None))[1] or list(src.get_pipe(name).labels)
+        nlp.add_pipe("medreview_stash_ents", name=f"stash_{name}")
+        nlp.add_pipe(name, source=src)
+        nlp.add_pipe("medreview_merge_ents", name=f"merge_{name}", config={"adds": adds, "may_contain": MAY_CONTAIN})
+    nlp.meta.update({"name": "medreview_ner_zh", "version": MODEL_VERSION, "license": "research/evaluation only (CCKS corpora terms)",
+                     "description": "Chinese clinical NER for medreview; see README.md (model card)"})
+    out.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(out)
+    return nlp
+
+
+def _train_worker(kwargs):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    return train_component(**kwargs)
+
+
+def train_ner(data_dir: Path | None = None, out: Path = Path("models/ner"), seed: int = 0,
+              time_budget_s: float = 1800, max_epochs: int = 30, workers: int = 2) -> dict:
+    """Reproduce models/ner: user dict, both components (in parallel, one core each), assembly,
+    held-out evaluation and the model card."""
+    from pipeline.nlp import modelcard
+
+    data_dir = Path(data_dir) if data_dir else corpora.shared_data_dir()
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="medreview-ner-") as tmp:
+        work = Path(tmp)
+        userdict = work / USERDICT_NAME
+        build_userdict(data_dir / "icd", out=userdict)
+        jobs = [dict(name=n, corpus_names=c, out_dir=work / n, userdict=userdict, data_dir=data_dir, seed=seed,
+                     time_budget_s=time_budget_s, max_epochs=max_epochs, log_path=work / f"{n}.log")
+                for n, (c, _) in COMPONENTS.items()]
+        t0 = time.time()
+        # One BLAS thread per process: the components already use one core each.
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+        if workers > 1:
+            with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+                infos = pool.map(_train_worker, jobs)
+        else:
+            infos = [_train_worker(j) for j in jobs]
+        train_s = time.time() - t0
+        assemble({j["name"]: j["out_dir"] for j in jobs}, out, userdict)
+    return modelcard.write(out, data_dir, infos, train_s, seed)
