@@ -37,3 +37,38 @@ def parse_datetime(s: str) -> dt.datetime | None:
 
 def iso(d: dt.datetime | None) -> str | None:
     return d.isoformat(sep=" ", timespec="minutes" if d.second == 0 else "seconds") if d else None
+
+
+_MONTH_DAY_RE = re.compile(
+    r"(?<!\d)(?P<m>\d{1,2})\s*[-./月]\s*(?P<d>\d{1,2})\s*日?"
+    r"(?:\s*(?P<H>\d{1,2})\s*[:：时]\s*(?P<M>\d{2})\s*分?)?(?!\d)"
+)
+
+
+def find_datetime(s: str, *, year: int | None = None) -> tuple[dt.datetime, int, int] | None:
+    """The first date(-time) in ``s`` with its span in ``normalize_text(s)``.
+
+    With ``year``, dates written without one ('3月5日 14:30', '03-05') are read in that year, as
+    order sheets and progress notes often write them.
+    """
+    if not s:
+        return None
+    t = normalize_text(s)
+    for m in _DATE_RE.finditer(t):
+        got = _build(m.groupdict(), int(m.group("y")))
+        if got:
+            return got, m.start(), m.end()
+    if year is not None:
+        for m in _MONTH_DAY_RE.finditer(t):
+            got = _build(m.groupdict(), year)
+            if got:
+                return got, m.start(), m.end()
+    return None
+
+
+def _build(g: dict, year: int) -> dt.datetime | None:
+    try:
+        return dt.datetime(year, int(g["m"]), int(g["d"]), int(g["H"] or 0), int(g["M"] or 0),
+                           int(g.get("S") or 0))
+    except ValueError:
+        return None

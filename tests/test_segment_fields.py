@@ -1,0 +1,155 @@
+import pytest
+
+from pipeline.segment import config
+from pipeline.segment.fields import normalize
+from pipeline.segment.record import segment
+from pipeline.segment.tables import align, token_kind
+from segment_helpers import page_lines
+
+CFG = config.load()
+
+FRONT = """XX县人民医院
+住院病案首页
+住院号：ZY2020001  姓名：张三  性别：男  年龄：65岁
+出生日期：1955-02-01  身份证号：110101195502010012
+入院科别：呼吸内科  床号：12
+入院时间：2020年03月05日 14时30分  出院时间：2020.3.12 9:00
+主要诊断：社区获得性肺炎 J18.900
+其他诊断：高血压病3级 I10.x00
+手术及操作编码  手术及操作日期  手术及操作名称  术者  麻醉方式
+96.04  2020-03-06  气管插管术  李四  全麻
+离院方式：医嘱离院"""
+
+
+def values(pages):
+    seg = segment(page_lines(pages), CFG)
+    return seg, {(v.name, v.seq): v for v in seg.fields}
+
+
+def test_front_page_fields():
+    seg, f = values([FRONT])
+    got = {k[0]: f[k].value for k in f if k[1] == 0}
+    assert got["admission_no"] == "ZY2020001" and got["patient_name"] == "张三"
+    assert got["sex"] == "男" and got["age"] == "65" and got["birth"] == "1955-02-01"
+    assert got["department"] == "呼吸内科" and got["bed"] == "12"
+    assert got["admit_at"] == "2020-03-05 14:30" and got["discharge_at"] == "2020-03-12 09:00"
+    assert got["los_days"] == "7"  # computed from the dates when not written
+    assert got["discharge_mode"] == "医嘱离院"
+    assert (f[("main_diagnosis", 0)].value, f[("main_diagnosis", 0)].code) == ("社区获得性肺炎", "J18.900")
+    assert (f[("other_diagnosis", 0)].value, f[("other_diagnosis", 0)].code) == ("高血压病3级", "I10.x00")
+    p = f[("procedure", 0)]
+    assert (p.value, p.code, p.at) == ("气管插管术", "96.04", "2020-03-06")
+    assert f[("admission_no", 0)].line.raw.startswith("住院号")  # evidence line
+
+
+def test_banner_fields_fall_back_when_front_page_missing():
+    _, f = values(["入院记录\n姓名：李梅 性别：女 年龄：3月 科别：儿科 住院号：A-77\n主诉：发热"])
+    assert f[("sex", 0)].value == "女" and f[("age", 0)].value == "0" and f[("admission_no", 0)].value == "A-77"
+
+
+@pytest.mark.parametrize("raw", ["2020-03-05 14:30", "2020年3月5日14时30分", "2020.3.5 14:30",
+                                 "２０２０－０３－０５　１４：３０", "2020-03-0514:30", "2020/03/05 14:30:00"])
+def test_datetime_values_in_every_form(raw):
+    assert normalize("datetime", raw) == "2020-03-05 14:30"
+
+
+def test_vitals_from_exam_text_and_temperature_chart():
+    pages = ["入院记录\n入院时间：2020-03-05 14:30\n体格检查：T 36.5°C，P：88次/分，R 20次/分，BP 140 / 90mmHg，体重62.5kg\n初步诊断：肺炎",
+             "体温单\n日期 时间 体温 脉搏 呼吸 血压\n2020-03-06 08:00 38.2 96 22 130/85\n03-07 08:00 37.0 80 18 120/80"]
+    _, f = values(pages)
+    assert [f[(n, 0)].value for n in ("vital_T", "vital_P", "vital_R", "vital_BP", "vital_weight")] == \
+        ["36.5", "88", "20", "140/90", "62.5"]
+    assert (f[("vital_T", 1)].value, f[("vital_T", 1)].at) == ("38.2", "2020-03-06 08:00")
+    assert (f[("vital_BP", 2)].value, f[("vital_BP", 2)].at) == ("120/80", "2020-03-07 08:00")
+
+
+def test_diagnosis_lists_from_sections():
+    _, f = values(["入院记录\n初步诊断：\n1.社区获得性肺炎 2.高血压病3级\n医师签名：王五",
+                   "出院记录\n出院诊断：1、社区获得性肺炎（J18.900）\n2、高血压病"])
+    assert [f[("admission_diagnosis", i)].value for i in (0, 1)] == ["社区获得性肺炎", "高血压病3级"]
+    assert ("admission_diagnosis", 2) not in f
+    assert f[("discharge_diagnosis", 0)].code == "J18.900"
+    assert f[("discharge_diagnosis", 1)].value == "高血压病"
+
+
+def test_orders_labs_bill_one_line_per_row():
+    pages = ["长期医嘱单\n起始日期 起始时间 医嘱内容 停止日期 停止时间 医师签名\n"
+             "2020-03-05 14:40 Ⅰ级护理 2020-03-12 09:00 王五\n"
+             "03-05 14:40 0.9%氯化钠注射液 100ml 静滴 bid 03-10 08:00 王五",
+             "临时医嘱单\n日期 时间 医嘱内容 执行时间\n2020-03-05 15:00 血常规 15:10",
+             "检验报告单\n报告日期：2020-03-06 10:00\n项目 结果 单位 参考范围\n白细胞计数 12.5 ↑ 10^9/L 3.5-9.5\n审核者：赵",
+             "住院费用清单\n费用日期 项目编码 项目名称 费用类别 数量 单价 金额\n"
+             "2020-03-05 001109000010000 普通病房床位费 床位费 7 35.00 245.00\n合计 245.00"]
+    seg, f = values(pages)
+    o = seg.orders
+    assert [(x["kind"], x["content"], x["start_at"], x["stop_at"]) for x in o] == [
+        ("long", "Ⅰ级护理", "2020-03-05 14:40", "2020-03-12 09:00"),
+        ("long", "0.9%氯化钠注射液 100ml 静滴 bid", "2020-03-05 14:40", "2020-03-10 08:00"),
+        ("temporary", "血常规", "2020-03-05 15:00", None)]
+    assert (o[1]["dose"], o[1]["route"], o[1]["frequency"]) == ("100ml", "静滴", "bid")
+    assert f[("nursing_level", 0)].value == "一级护理"
+    assert [(x["item"], x["value"], x["flag"], x["unit"], x["ref_range"], x["at"]) for x in seg.labs] == [
+        ("白细胞计数", "12.5", "↑", "10^9/L", "3.5-9.5", "2020-03-06 10:00")]
+    assert [(b["item_code"], b["item_name"], b["category"], b["qty"], b["unit_price"], b["amount"], b["at"])
+            for b in seg.bill] == [("001109000010000", "普通病房床位费", "床位费", 7.0, 35.0, 245.0, "2020-03-05")]
+
+
+def test_token_kinds_and_alignment():
+    assert [token_kind(t) for t in ["2020-03-05", "14:30", "35.00", "001109000010000", "↑", "3.5-9.5", "mmol/L", "床位费"]] == \
+        ["date", "time", "number", "code", "flag", "range", "unit", "text"]
+    cols = CFG.fields.tables["labs"].columns
+    got = align(["白细胞", "计数", "12.5", "10^9/L", "3.5-9.5"], tuple(c for c in cols if c.name in ("item", "value", "unit", "ref_range")))
+    assert got == {"item": [0, 1], "value": [2], "unit": [3], "ref_range": [4]}
+
+
+def test_temperature_chart_as_a_grid_of_days():
+    pages = ["入院记录\n入院时间：2020-03-05 14:30",
+             "体温单\n日期 2020-03-05 03-06 03-07\n住院天数 1 2 3\n"
+             "体温 36.8 38.5 37.2 37.0 36.6 36.5\n脉搏 80 96 78\n血压 120/80 130/85 118/76"]
+    _, f = values(pages)
+    temps = [(f[("vital_T", i)].value, f[("vital_T", i)].at) for i in range(6)]
+    assert temps[1] == ("38.5", "2020-03-05") and temps[2] == ("37.2", "2020-03-06") and temps[5][1] == "2020-03-07"
+    assert (f[("vital_P", 1)].value, f[("vital_P", 1)].at) == ("96", "2020-03-06")
+    assert f[("vital_BP", 2)].value == "118/76"
+
+
+def test_values_keep_the_hospital_spelling_but_ascii_digits():
+    from pipeline.segment.model import SLine, as_written
+    line = SLine(1, 1, 1, 0, "１.Ⅱ级护理，社区获得性肺炎（重症）")
+    assert as_written(line, "II级护理") == "Ⅱ级护理"
+    assert as_written(line, "社区获得性肺炎(重症)") == "社区获得性肺炎（重症）"
+    assert as_written(line, "1.II级护理") == "1.Ⅱ级护理"
+
+
+def test_cells_map_to_columns_by_position_and_unread_columns_are_dropped():
+    from pipeline.segment.model import SLine
+    head = [("日期", 52, 68), ("住院日数", 108, 140), ("术后日数", 148, 180), ("体温(℃)", 188, 220),
+            ("脉搏", 268, 284), ("呼吸", 300, 316), ("血压", 332, 348)]
+    row = [("2024-01-23", 52, 93), ("4", 108, 113), ("36.8/37.1", 188, 230), ("77", 268, 277),
+           ("19", 300, 309), ("119/70", 332, 357)]  # 术后日数 empty: only geometry can tell
+    cells = [("体温单", 270, 320, 0)] + [(t, a, b, 1) for t, a, b in head] + [(t, a, b, 2) for t, a, b in row]
+    lines = [SLine(i, 1, 1, i, t, x0, 10.0 * r, x1, 10.0 * r + 8, r, None, 595.0) for i, (t, x0, x1, r) in enumerate(cells, 1)]
+    seg = segment(lines, CFG)
+    got = [(v.name, v.value, v.at) for v in seg.fields if v.name.startswith("vital")]
+    assert got == [("vital_T", "36.8", "2024-01-23"), ("vital_T", "37.1", "2024-01-23"), ("vital_P", "77", "2024-01-23"),
+                   ("vital_R", "19", "2024-01-23"), ("vital_BP", "119/70", "2024-01-23")]
+    assert all(v.line.text in ("36.8/37.1", "77", "19", "119/70") for v in seg.fields if v.name.startswith("vital"))
+
+
+def test_fields_run_together_by_ocr():
+    _, f = values(["住院病案首页\n姓名：蔡勇性别：男出生日期：1982-03-02\n入院科别：骨科床号：11 出院科别：骨科"])
+    assert (f[("patient_name", 0)].value, f[("sex", 0)].value, f[("birth", 0)].value) == ("蔡勇", "男", "1982-03-02")
+    assert (f[("department", 0)].value, f[("bed", 0)].value) == ("骨科", "11")
+
+
+@pytest.mark.parametrize("text, year, expected", [
+    ("记录于2020年3月5日14时30分", None, "2020-03-05 14:30"),
+    ("3月6日 9:30 查房", 2020, "2020-03-06 09:30"),
+    ("03-07 08:00", 2020, "2020-03-07 08:00"),
+    ("03-07 08:00", None, None),          # no year known: not guessed
+    ("血压 130/85mmHg", 2020, None),      # not a date
+])
+def test_find_datetime_with_and_without_year(text, year, expected):
+    from pipeline.dates import find_datetime
+    got = find_datetime(text, year=year)
+    assert (got[0].strftime("%Y-%m-%d %H:%M") if got else None) == expected
