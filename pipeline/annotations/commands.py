@@ -1,0 +1,34 @@
+"""`medreview annotations export`: prints what was exported; returns an exit code."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from pipeline import store
+from pipeline.annotations.export import export_decisions
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def export(db_path: Path, out: Path, *, mask: bool = True) -> int:
+    if not Path(db_path).exists():
+        console.print(f"[red]错误[/red] 数据库不存在: {db_path}")
+        return 2
+    try:
+        db = store.connect(db_path)
+    except store.StoreError as exc:
+        console.print(f"[red]错误[/red] {exc}")
+        return 2
+    res = export_decisions(db, out, mask=mask)
+    if res["new"]:
+        console.print(f"已导出审核结论 exported decisions: {res['rows']} rows → {res['path']}"
+                      f" (版本 version {res['version']}, 新增 added {res['added']}, 修改 changed {res['changed']},"
+                      f" 移除 removed {res['removed']}, parent {res['parent'] or '-'})")
+    elif res["parent"] is None:
+        console.print("没有已审核的疑点，未导出 (no decided flags; nothing exported)")
+    else:
+        console.print(f"无变化 unchanged: 最新版本 latest version {res['version']} ({res['rows']} rows)")
+    if not mask:
+        console.print("[yellow]注意[/yellow] 未脱敏导出，含患者身份信息 (unmasked export contains patient data)")
+    return 0

@@ -1,0 +1,357 @@
+"""Model versions: the one place that registers and promotes models.
+
+Each version lives in ``models/<kind>/<version>/`` with a ``version.json`` card (metrics on the
+held-out part, held-out and training data hashes, parent version, file hashes);
+``models/<kind>/CURRENT`` names the promoted version and ``models/<kind>/promotions.jsonl``
+keeps every promotion. The folders are the source of truth (models travel between batches);
+a batch database mirrors them in ``model_versions`` / ``model_promotions`` so scores can be
+traced to the version that produced them.
+
+Promotion guard: a version is not promoted when its primary held-out metric is worse than the
+current version's, when it was measured on a different held-out part, or when it has no such
+metric — unless forced.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from pipeline import store
+
+# Primary held-out metric per model kind (higher is better for all of them).
+PRIMARY_METRIC = {"classifier": "auc", "ner": "f1", "normalizer": "acc"}
+CARD = "version.json"
+CURRENT = "CURRENT"
+PROMOTIONS = "promotions.jsonl"
+
+
+class RegistryError(ValueError):
+    """Unknown kind or version, or a model folder that cannot be registered."""
+
+
+class PromotionRefused(RegistryError):
+    """The guard's verdict: the candidate is not better than the current version."""
+
+
+def models_root(root: Path | None = None) -> Path:
+    if root is not None:
+        return Path(root)
+    env = os.environ.get("MEDREVIEW_MODELS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "models"
+
+
+def _kind_dir(kind: str, root: Path | None) -> Path:
+    if not kind or "/" in kind or kind.startswith("."):
+        raise RegistryError(f"模型类别无效: {kind!r}")
+    return models_root(root) / kind
+
+
+def _files_hash(folder: Path) -> tuple[str, dict[str, str]]:
+    files = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != CARD:
+            files[p.relative_to(folder).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    total = hashlib.sha256("".join(f"{k}\0{v}\n" for k, v in files.items()).encode()).hexdigest()
+    return total, files
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+
+
+def staging_dir(kind: str, *, root: Path | None = None) -> Path:
+    """An empty folder inside ``models/<kind>/`` for a trainer to write a new model into."""
+    d = _kind_dir(kind, root)
+    d.mkdir(parents=True, exist_ok=True)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    path = d / f".staging-{stamp}"
+    path.mkdir()
+    return path
+
+
+def register(
+    kind: str, model_dir: Path, *, metrics: dict, heldout_hash: str | None = None,
+    data_hash: str | None = None, parent: str | None = None, notes: dict | None = None,
+    root: Path | None = None, db=None,
+) -> dict:
+    """Move (inside ``models/<kind>/``) or copy ``model_dir`` to a new version folder, write its
+    card and, given a database, mirror it there. ``parent`` is the version it was trained from
+    (default: the current one). Returns the card."""
+    src = Path(model_dir)
+    if not src.is_dir() or not any(src.iterdir()):
+        raise RegistryError(f"{src}: 模型目录不存在或为空")
+    kdir = _kind_dir(kind, root)
+    kdir.mkdir(parents=True, exist_ok=True)
+    content, files = _files_hash(src)
+    created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    version = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{content[:6]}"
+    dest = kdir / version
+    if dest.exists():
+        raise RegistryError(f"{dest}: 版本已存在")
+    if parent is None:
+        cur = current(kind, root=root)
+        parent = cur["version"] if cur else None
+    if src.resolve().parent == kdir.resolve():
+        src.rename(dest)
+    else:
+        shutil.copytree(src, dest)
+    card = {
+        "id": f"{kind}@{version}", "kind": kind, "version": version, "created_at": created.isoformat(),
+        "metrics": metrics, "primary_metric": PRIMARY_METRIC.get(kind), "heldout_hash": heldout_hash,
+        "data_hash": data_hash, "parent": parent, "content_hash": content, "files": files, "notes": notes or {},
+    }
+    _write_json(dest / CARD, card)
+    if db is not None:
+        sync_db(db, root=root)
+    return card
+
+
+def _card(folder: Path) -> dict | None:
+    path = folder / CARD
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise RegistryError(f"{path}: 不是有效的 JSON ({exc})") from exc
+    card["path"] = str(folder.resolve())
+    return card
+
+
+def current_version(kind: str, *, root: Path | None = None) -> str | None:
+    path = _kind_dir(kind, root) / CURRENT
+    return path.read_text(encoding="utf-8").strip() or None if path.is_file() else None
+
+
+def list_versions(kind: str | None = None, *, root: Path | None = None) -> list[dict]:
+    """Cards of every registered version (oldest first), each with ``current`` set."""
+    base = models_root(root)
+    kinds = [kind] if kind else sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    out = []
+    for k in kinds:
+        kdir = _kind_dir(k, root)
+        if not kdir.is_dir():
+            continue
+        cur = current_version(k, root=root)
+        for folder in sorted(p for p in kdir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            card = _card(folder)
+            if card:
+                card["current"] = card["version"] == cur
+                out.append(card)
+    out.sort(key=lambda c: (c["kind"], c["created_at"], c["version"]))
+    return out
+
+
+def get(kind: str, version: str, *, root: Path | None = None) -> dict:
+    """A version by its name or a unique prefix of it."""
+    matches = [c for c in list_versions(kind, root=root) if c["version"].startswith(version)]
+    if not matches:
+        raise RegistryError(f"{kind} 没有版本 {version!r}")
+    exact = [c for c in matches if c["version"] == version]
+    if len(matches) > 1 and not exact:
+        raise RegistryError(f"版本前缀 {version!r} 不唯一: " + ", ".join(c["version"] for c in matches))
+    return (exact or matches)[0]
+
+
+def current(kind: str, *, root: Path | None = None) -> dict | None:
+    v = current_version(kind, root=root)
+    return get(kind, v, root=root) if v else None
+
+
+def current_path(kind: str, *, root: Path | None = None) -> Path | None:
+    """Folder of the promoted version: what the pipeline loads."""
+    c = current(kind, root=root)
+    return Path(c["path"]) if c else None
+
+
+def guard(candidate: dict, incumbent: dict | None) -> tuple[bool, str]:
+    """(allowed, reason in Chinese) for promoting ``candidate`` over ``incumbent``."""
+    if incumbent is None:
+        return True, "当前无已发布版本"
+    if incumbent["version"] == candidate["version"]:
+        return True, "已是当前版本"
+    name = candidate.get("primary_metric") or PRIMARY_METRIC.get(candidate["kind"])
+    new = (candidate.get("metrics") or {}).get(name)
+    old = (incumbent.get("metrics") or {}).get(name)
+    if not isinstance(new, (int, float)):
+        return False, f"候选版本没有留出集指标 {name}"
+    if not isinstance(old, (int, float)):
+        return True, f"当前版本没有指标 {name}，候选 {name}={new:.4f}"
+    a, b = candidate.get("heldout_hash"), incumbent.get("heldout_hash")
+    if a and b and a != b:
+        return False, f"两个版本的留出集不同（{a[:8]} ≠ {b[:8]}），{name} 不可比"
+    if new < old:
+        return False, f"{name} 下降：{new:.4f} < 当前 {old:.4f}"
+    return True, f"{name} {new:.4f} ≥ 当前 {old:.4f}"
+
+
+def promote(kind: str, version: str, *, force: bool = False, root: Path | None = None, db=None) -> dict:
+    """Make ``version`` the current one if the guard allows it (or ``force``); raises
+    PromotionRefused otherwise. Returns {version, previous, forced, reason}."""
+    cand = get(kind, version, root=root)
+    inc = current(kind, root=root)
+    ok, reason = guard(cand, inc)
+    if not ok and not force:
+        raise PromotionRefused(f"拒绝发布 {cand['id']}：{reason}（如确需发布请使用 --force）")
+    event = {"kind": kind, "version": cand["version"], "previous": inc["version"] if inc else None,
+             "forced": bool(force and not ok), "reason": reason, "at": store.now()}
+    kdir = _kind_dir(kind, root)
+    tmp = kdir / (CURRENT + ".tmp")
+    tmp.write_text(cand["version"] + "\n", encoding="utf-8")
+    tmp.replace(kdir / CURRENT)
+    with open(kdir / PROMOTIONS, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n")
+    if db is not None:
+        sync_db(db, root=root)
+    return event
+
+
+def promotions(kind: str, *, root: Path | None = None) -> list[dict]:
+    path = _kind_dir(kind, root) / PROMOTIONS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def diff(kind: str, a: str, b: str, *, root: Path | None = None) -> dict:
+    """What changed from version ``a`` to ``b``: metrics (with deltas), data, lineage, files."""
+    ca, cb = get(kind, a, root=root), get(kind, b, root=root)
+    ma, mb = ca.get("metrics") or {}, cb.get("metrics") or {}
+    metrics = []
+    for name in sorted(set(ma) | set(mb)):
+        va, vb = ma.get(name), mb.get(name)
+        num = isinstance(va, (int, float)) and isinstance(vb, (int, float))
+        metrics.append({"name": name, "a": va, "b": vb, "delta": round(vb - va, 6) if num else None})
+    fa, fb = ca.get("files") or {}, cb.get("files") or {}
+    return {
+        "a": ca["id"], "b": cb["id"], "metrics": metrics,
+        "same_heldout": ca.get("heldout_hash") == cb.get("heldout_hash"),
+        "same_data": ca.get("data_hash") == cb.get("data_hash"),
+        "parents": {"a": ca.get("parent"), "b": cb.get("parent")},
+        "files": {"added": sorted(set(fb) - set(fa)), "removed": sorted(set(fa) - set(fb)),
+                  "changed": sorted(k for k in set(fa) & set(fb) if fa[k] != fb[k])},
+        "guard": dict(zip(("allowed", "reason"), guard(cb, ca))),
+    }
+
+
+def sync_db(db, *, root: Path | None = None) -> int:
+    """Mirror every version card, the promoted flags and the promotion history into the
+    database; returns the number of versions."""
+    cards = list_versions(root=root)
+    with store.transaction(db):
+        store.insert_many(db, "model_versions", [
+            {"id": c["id"], "kind": c["kind"], "path": c["path"], "metrics": c.get("metrics") or {},
+             "data_hash": c.get("data_hash"), "parent": f"{c['kind']}@{c['parent']}" if c.get("parent") else None,
+             "promoted": int(c["current"]), "created_at": c["created_at"], "heldout_hash": c.get("heldout_hash")}
+            for c in cards], on_conflict="replace")
+        for kind in sorted({c["kind"] for c in cards}):
+            cur = next((c["id"] for c in cards if c["kind"] == kind and c["current"]), None)
+            if cur:   # the registry decides what is current, whoever else wrote rows here
+                db.conn.execute("UPDATE model_versions SET promoted = 0 WHERE kind = ? AND id != ?", (kind, cur))
+            db.conn.execute("DELETE FROM model_promotions WHERE kind = ?", (kind,))
+            store.insert_many(db, "model_promotions", [
+                {"kind": kind, "model_version": f"{kind}@{e['version']}",
+                 "previous": f"{kind}@{e['previous']}" if e.get("previous") else None,
+                 "forced": int(e.get("forced", False)), "reason": e.get("reason"), "at": e["at"]}
+                for e in promotions(kind, root=root)])
+    return len(cards)
+
+
+# ---------------------------------------------------------------------------------------------
+# `medreview models ...`: print and return an exit code (0 ok, 1 refused, 2 usage error).
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _open_db(db_path: Path | None):
+    return store.connect(db_path) if db_path is not None else None
+
+
+def _fmt_metric(card: dict) -> str:
+    name = card.get("primary_metric") or PRIMARY_METRIC.get(card["kind"])
+    v = (card.get("metrics") or {}).get(name)
+    return f"{name}={v:.4f}" if isinstance(v, (int, float)) else "-"
+
+
+def cli_list(kind: str | None, *, root: Path | None = None, db_path: Path | None = None) -> int:
+    console = _console()
+    try:
+        cards = list_versions(kind, root=root)
+        db = _open_db(db_path)
+        if db is not None:
+            sync_db(db, root=root)
+    except (RegistryError, store.StoreError) as exc:
+        console.print(f"[red]错误[/red] {exc}")
+        return 2
+    if not cards:
+        console.print(f"没有已登记的模型版本 (no registered versions under {models_root(root)})")
+        return 0
+    # One line per version (no table): version names must never be truncated by a narrow terminal.
+    console.print("模型版本 model versions (* = 当前 current)")
+    for c in cards:
+        console.print(f"{'*' if c['current'] else ' '} {c['kind']:<10} {c['version']}  {_fmt_metric(c):<12}"
+                      f" parent={c.get('parent') or '-'}  {c['created_at']}")
+    return 0
+
+
+def cli_promote(kind: str, version: str, *, force: bool = False, root: Path | None = None,
+                db_path: Path | None = None) -> int:
+    console = _console()
+    try:
+        db = _open_db(db_path)
+        event = promote(kind, version, force=force, root=root, db=db)
+    except PromotionRefused as exc:
+        console.print(f"[yellow]{exc}[/yellow]")
+        return 1
+    except (RegistryError, store.StoreError) as exc:
+        console.print(f"[red]错误[/red] {exc}")
+        return 2
+    tag = "[yellow]强制发布 forced[/yellow]" if event["forced"] else "已发布 promoted"
+    console.print(f"{tag} {kind}@{event['version']} (替换 replaces {event['previous'] or '-'}): {event['reason']}")
+    return 0
+
+
+def cli_diff(kind: str, a: str, b: str, *, root: Path | None = None, db_path: Path | None = None) -> int:
+    from rich.table import Table
+
+    from pipeline.report.changes import score_changes
+
+    console = _console()
+    try:
+        d = diff(kind, a, b, root=root)
+        db = _open_db(db_path)
+    except (RegistryError, store.StoreError) as exc:
+        console.print(f"[red]错误[/red] {exc}")
+        return 2
+    table = Table(title=f"{d['a']} → {d['b']}")
+    for col in ("metric", "a", "b", "delta"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    for m in d["metrics"]:
+        fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))  # noqa: E731
+        table.add_row(m["name"], fmt(m["a"]), fmt(m["b"]), "" if m["delta"] is None else f"{m['delta']:+.4f}")
+    console.print(table)
+    console.print(f"同一留出集 same held-out: {'是' if d['same_heldout'] else '否'};"
+                  f" 同一训练数据 same data: {'是' if d['same_data'] else '否'};"
+                  f" parents: {d['parents']['a'] or '-'} / {d['parents']['b'] or '-'}")
+    f = d["files"]
+    console.print(f"文件 files: +{len(f['added'])} -{len(f['removed'])} ~{len(f['changed'])}")
+    console.print(f"发布检查 guard (b over a): {'允许' if d['guard']['allowed'] else '拒绝'} — {d['guard']['reason']}")
+    if db is not None:
+        c = score_changes(db, d["a"], d["b"])
+        auc = c["reviewed_auc"]
+        console.print(f"本批次评分 batch scores: 旧 old {c['scored_old']}, 新 new {c['scored_new']}, 两者 both {c['scored_both']};"
+                      f" 平均变化 mean |Δp| {c['mean_abs_change']}; 越过 0.5 阈值 crossed ↑{c['crossed_up']} ↓{c['crossed_down']}")
+        console.print(f"按审核结论的 AUC reviewed AUC: 旧 old {auc['old']} (n={auc['n_old']}) → 新 new {auc['new']} (n={auc['n_new']})")
+        for x in c["largest"]:
+            console.print(f"  病历 record {x['record_id']}: {x['old']:.4f} → {x['new']:.4f} ({x['delta']:+.4f})")
+    return 0

@@ -1,0 +1,35 @@
+"""`medreview report`: writes the report and prints where it is; returns an exit code."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from pipeline import store
+from pipeline.report import write_report
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def report(db_path: Path, out: Path, *, mask: bool = True, pdf: bool = False) -> int:
+    if not Path(db_path).exists():
+        console.print(f"[red]错误[/red] 数据库不存在: {db_path}")
+        return 2
+    try:
+        db = store.connect(db_path)
+    except store.StoreError as exc:
+        console.print(f"[red]错误[/red] {exc}")
+        return 2
+    res = write_report(db, out, mask=mask, pdf=pdf)
+    b = res["batch"]
+    console.print(f"病历 {b['received']} 份（已处理 {b['processed']}，失败 {b['failed']}，处理中 {b['in_progress']}）；"
+                  f"疑点病历 {b['flagged']}，已审核 {b['reviewed']}，确认违规 {b['confirmed_findings']} 条，"
+                  f"涉及金额 {b['amount_wan']:.2f} 万元")
+    for key in ("xlsx", "html", "pdf", "figures"):
+        if key in res:
+            console.print(f"  {key}: {Path(res[key]).resolve()}")
+    if "pdf_skipped" in res:
+        console.print(f"  [yellow]{res['pdf_skipped']}[/yellow]")
+    if not mask:
+        console.print("[yellow]注意[/yellow] 未脱敏，报告含患者身份信息 (unmasked: contains patient data)")
+    return 0
