@@ -91,13 +91,14 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print machine-rea
 @app.command()
 def demo(
     out: Path = typer.Option(Path("out/demo"), help="Folder for the demo batch, database and report."),
-    records: int = typer.Option(12, help="Number of admissions in the built-in sample batch."),
-    form: str = typer.Option("text", help="Which form of the sample batch to process: text or scan."),
+    records: int = typer.Option(20, help="Number of admissions in the built-in sample batch."),
+    form: str = typer.Option("text", help="Which form of the sample batch to process: text or scan (OCR, ~3 s/page)."),
+    simulate_reviews: int = typer.Option(0, "--simulate-reviews", help="Let a simulated reviewer (the generator's ground truth) decide this many flags, then export them as annotations."),
 ) -> None:
-    """Generate the built-in sample batch, run the whole pipeline on it and print where results are."""
+    """Generate the built-in sample batch, run the whole pipeline on it, write the report and print where results are."""
     from pipeline import commands
 
-    _exit(commands.demo(out, records=records, form=form))
+    _exit(commands.demo(out, records=records, form=form, simulate_reviews=simulate_reviews))
 
 
 @app.command()

@@ -160,7 +160,7 @@ def doctor(*, as_json: bool = False) -> int:
     return EXIT_OK if all(c["ok"] or c.get("optional") for c in checks) else EXIT_USAGE
 
 
-def demo(out: Path, *, records: int = 12, form: str = "text") -> int:
+def demo(out: Path, *, records: int = 20, form: str = "text", simulate_reviews: int = 0) -> int:
     from pipeline import demo as demo_mod
 
-    return demo_mod.run_demo(out, records=records, form=form, console=console)
+    return demo_mod.run_demo(out, records=records, form=form, console=console, simulate_reviews=simulate_reviews)

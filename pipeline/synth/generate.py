@@ -147,7 +147,10 @@ def generate(out_dir, *, records: int = 12, hospitals: int = 2, seed: int = 0, f
     w.writerow(["id", "name", "level"])
     for h in hosps:
         w.writerow([h.id, h.name, h.level])
-    (out_dir / "hospitals.csv").write_text(buf.getvalue(), encoding="utf-8")
+    # Beside the batch root and in each form folder, so that ingesting OUT/text or OUT/scan as a
+    # batch also finds the hospitals' names and levels (限医疗机构级别 rules need the level).
+    for folder in [out_dir] + [out_dir / form for form in targets if (out_dir / form).is_dir()]:
+        (folder / "hospitals.csv").write_text(buf.getvalue(), encoding="utf-8")
     manifest = {
         "generator": "medreview synth",
         "generator_version": GENERATOR_VERSION,

@@ -1,0 +1,147 @@
+"""Clinical-content rules: 低标准入院, 过度检查, 高套诊断, 主诊编码, 诊断与治疗不符."""
+from __future__ import annotations
+
+from pipeline.rules.flags import Flag
+from pipeline.rules.knowledge import DIAGNOSIS_FIELDS, any_condition, charges_matching, icd_matches, matches_item, norm
+from pipeline.rules.record_view import RecordView
+
+
+def _diag_label(f) -> str:
+    return f"{f.value}({f.code})" if f.code else f"{f.value}"
+
+
+def is_injection(view: RecordView, kb: dict) -> bool:
+    mild = kb["mild_conditions"]
+    routes = [norm(r) for r in mild["injection_routes"]]
+    names = [norm(n) for n in mild["injection_names"]]
+    for o in view.orders:
+        if any(r == norm(o.route) or r in norm(o.route) for r in routes if o.route):
+            return True
+        if any(n in norm(o.content) for n in names):
+            return True
+    return any(any(n in norm(c.item_name) for n in names) for c in view.billed())
+
+
+def low_standard_admission(view: RecordView, params: dict, kb: dict) -> list[Flag]:
+    main = view.field("main_diagnosis")
+    if main is None or not main.code:
+        return []
+    mild = kb["mild_conditions"]
+    cond = next((c for c in mild["conditions"] if icd_matches(main.code, c["icd"])), None)
+    if cond is None:
+        return []
+    if cond.get("except_age_below") is not None and view.age is not None and view.age < cond["except_age_below"]:
+        return []
+    if any_condition(view, cond.get("unless_any"), kb, skip_diagnosis_text=False) is not None:
+        return []
+    billed = view.billed()
+    # Small procedures an outpatient clinic does (e.g. excision of a lipoma under local anaesthesia)
+    # do not justify admission; any other procedure does.
+    minor = cond.get("outpatient_procedures") or []
+    procs = view.fields_named("procedure")
+    if any(not icd_matches(f.code, minor) for f in procs):
+        return []
+    if not (procs and minor) and any((c.category or "") in mild["surgery_categories"] for c in billed):
+        return []
+    total = view.total_cost()
+    exam = sum(c.amount for c in billed if (c.category or "") in mild["exam_categories"])
+    share = exam / total if total else 0.0
+    los = view.los_days()
+    signals = []
+    if not is_injection(view, kb):
+        signals.append("仅口服药治疗")
+    if share >= params["exam_share"]:
+        signals.append(f"检查检验费占总费用{share:.0%}")
+    if los is not None and los <= params["short_stay_days"]:
+        signals.append(f"住院{los}天")
+    if len(signals) < params["min_signals"]:
+        return []
+    return [Flag(
+        rule_id="", key=main.code,
+        reason=(f"主要诊断{_diag_label(main)}属可门诊治疗的轻症({cond['name']})，无住院手术操作，"
+                f"{''.join(s + '，' for s in signals)}疑似低标准入院，涉及住院费用{total:.2f}元"),
+        evidence=[view.field_evidence(main)], charge_ids=[c.id for c in billed], amount=total)]
+
+
+def over_examination(view: RecordView, params: dict, kb: dict) -> list[Flag]:
+    flags = []
+    for i, test in enumerate(kb["routine_tests"]["tests"]):
+        cs = charges_matching(view, test["item"])
+        if not cs:
+            continue
+        # Judged against the reason for this admission (main/admission diagnoses and findings);
+        # the test's own name (in plans and reports) is masked so it cannot indicate itself.
+        mask = sorted({c.item_name for c in cs} | set(test["item"].get("names") or ()), key=len, reverse=True)
+        diagnoses = ("main_diagnosis", "admission_diagnosis") if params["main_diagnosis_only"] else DIAGNOSIS_FIELDS
+        if any_condition(view, test["indications"], kb, mask=mask, diagnoses=diagnoses) is not None:
+            continue
+        amount = sum(c.amount for c in cs)
+        main = view.field("main_diagnosis")
+        flags.append(Flag(
+            rule_id="", key=f"test{i}",
+            reason=(f"“{cs[0].item_name}”作为入院常规检查开展{len(cs)}次({amount:.2f}元)，"
+                    f"主要诊断{_diag_label(main) if main else '未知'}，病历中无相应检查指征"),
+            evidence=[view.charge_evidence(c) for c in cs[:2]], charge_ids=[c.id for c in cs], amount=amount))
+    return flags
+
+
+def unsupported_diagnosis(view: RecordView, params: dict, kb: dict) -> list[Flag]:
+    flags = []
+    table = kb["diagnosis_support"]["diagnoses"]
+    candidates = []
+    if params["check_main"]:
+        candidates += [("主要诊断", f) for f in view.fields_named("main_diagnosis")[:1]]
+    if params["check_cc"]:
+        candidates += [("其他诊断", f) for f in view.fields_named("other_diagnosis")]
+    for role, f in candidates:
+        entry = next((d for d in table if icd_matches(f.code, d["icd"])), None)
+        if entry is None or (role == "其他诊断" and not entry.get("cc")):
+            continue
+        if any_condition(view, entry["support"], kb, exclude_field=f, skip_diagnosis_text=True) is not None:
+            continue
+        what = role if role == "主要诊断" else f"其他诊断({entry['cc']})"
+        flags.append(Flag(
+            rule_id="", key=f"{f.name}:{f.code}",
+            reason=f"{what}{_diag_label(f)}在病历中找不到支持的检验、检查、症状或治疗记录，疑似高套诊断",
+            evidence=[view.field_evidence(f)]))
+    return flags
+
+
+def invalid_main_diagnosis(view: RecordView, params: dict, kb: dict) -> list[Flag]:
+    main = view.field("main_diagnosis")
+    if main is None or not main.code:
+        return []
+    entry = next((c for c in kb["non_main_diagnoses"]["codes"] if icd_matches(main.code, [c["prefix"]])), None)
+    if entry is None:
+        return []
+    return [Flag(rule_id="", key=main.code,
+                 reason=f"主要诊断{_diag_label(main)}属于不可作为主要诊断的编码({entry['name']})",
+                 evidence=[view.field_evidence(main)])]
+
+
+def diagnosis_treatment_mismatch(view: RecordView, params: dict, kb: dict) -> list[Flag]:
+    flags = []
+    for i, entry in enumerate(kb["drug_indications"]["drugs"]):
+        cs = charges_matching(view, entry["drug"])
+        ordered = [o for o in view.orders if matches_item(entry["drug"], o.content)]
+        if not cs and not ordered:
+            continue
+        if any_condition(view, entry["requires_any"], kb) is not None:
+            continue
+        name = cs[0].item_name if cs else ordered[0].content
+        amount = sum(c.amount for c in cs)
+        ev = [view.charge_evidence(c) for c in cs[:2]] or [
+            view.evidence(line_id=o.line_id, page_id=o.page_id, text=o.content) for o in ordered[:2]]
+        flags.append(Flag(rule_id="", key=f"drug{i}",
+                          reason=f"使用“{name}”，但病历中没有需要该药治疗的诊断或指征",
+                          evidence=ev, charge_ids=[c.id for c in cs], amount=amount))
+    return flags
+
+
+CHECKS = {
+    "low_standard_admission": low_standard_admission,
+    "over_examination": over_examination,
+    "unsupported_diagnosis": unsupported_diagnosis,
+    "invalid_main_diagnosis": invalid_main_diagnosis,
+    "diagnosis_treatment_mismatch": diagnosis_treatment_mismatch,
+}

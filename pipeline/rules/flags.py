@@ -1,0 +1,55 @@
+"""The Flag a rule raises: what, why (in Chinese, with the record's values), where, how much."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Evidence:
+    document: str | None
+    section: str | None
+    text: str
+    page_no: int | None
+    page_id: int | None
+    line_id: int | None
+    bbox: list[float] | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Flag:
+    rule_id: str
+    key: str                      # distinguishes two flags of one rule on one record
+    reason: str                   # Chinese, filled with the record's values
+    evidence: list[Evidence] = field(default_factory=list)
+    charge_ids: list[int] = field(default_factory=list)
+    amount: float = 0.0           # amount at risk, 元
+    record_id: int | None = None  # set by cross-record rules (which flag one of many records)
+    # Filled from the catalogue by the engine runner:
+    rule_name: str = ""
+    category: str = ""
+    severity: str = ""
+    violation_type: str = ""
+    score: float = 0.0
+    catalogue_version: str = ""
+
+    def row(self, record_id: int, created_at: str, dumps) -> dict:
+        """The `flags` table row (see m0001_core)."""
+        return {
+            "record_id": record_id,
+            "rule_id": self.rule_id,
+            "rule_name": self.rule_name,
+            "catalogue_version": self.catalogue_version,
+            "key": self.key,
+            "category": self.category,
+            "severity": self.severity,
+            "score": self.score,
+            "reason": self.reason,
+            "amount": round(float(self.amount), 2),
+            "evidence": dumps([e.to_dict() for e in self.evidence]),
+            "charge_ids": dumps(sorted(set(self.charge_ids))),
+            "source": "system",
+            "created_at": created_at,
+        }

@@ -1,0 +1,197 @@
+"""The scoring stage ("scored"): per-record rules and features in workers, flags + stay summary
++ risk score saved per record; cross-record rules at batch end over every stay, after which the
+records whose cross-record flags changed are rescored.
+
+Flags are upserted on their natural key (record, rule, key, catalogue version), so a re-run keeps
+flag ids that reviewers' decisions point to; stale system flags are removed unless reviewed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from pipeline import store
+from pipeline.rules import catalogue as catalogue_mod
+from pipeline.rules import engines, knowledge, record_view
+from pipeline.rules.engines import cross_record
+from pipeline.score.classifier import RiskModel
+from pipeline.score.features import base_features, flag_features, rule_risk, vector
+
+log = logging.getLogger(__name__)
+FLAG_COLUMNS = ("rule_name", "category", "severity", "score", "reason", "amount", "evidence", "charge_ids",
+                "model_version", "created_at")
+
+
+def current_model(db) -> dict | None:
+    """The promoted (else newest) registered classifier, or None."""
+    if "model_versions" not in db.table_names():
+        return None
+    row = db.execute(
+        "SELECT id, path FROM model_versions WHERE kind = 'classifier' ORDER BY promoted DESC, created_at DESC LIMIT 1"
+    ).fetchone()
+    return {"version": row[0], "path": row[1]} if row else None
+
+
+def flag_brief(flag) -> dict:
+    return {"violation_type": flag.violation_type, "amount": flag.amount, "score": flag.score}
+
+
+def score(features: dict, flags: list[dict], model_info: dict | None, violation_types: list[str],
+          catalogue_version: str, ctx: dict) -> dict:
+    """Probability of non-compliance with its explanation; rule-based until a model is trained."""
+    feats = dict(features, **flag_features(flags, violation_types))
+    model = None
+    if model_info:
+        cache = ctx.setdefault("models", {})
+        if model_info["version"] not in cache:
+            try:
+                cache[model_info["version"]] = RiskModel.load(model_info["path"])
+            except (OSError, TypeError, ValueError) as exc:
+                log.warning("classifier %s unusable, scoring by rules: %s", model_info["version"], exc)
+                cache[model_info["version"]] = None
+        model = cache[model_info["version"]]
+    if model is None:
+        flagged = sorted({f["violation_type"] for f in flags})
+        return {"model_version": f"rules@{catalogue_version}", "probability": round(rule_risk(flags), 4),
+                "explanation": {"method": "rules (noisy-or of rule weights)",
+                                "top_features": [{"feature": f"flags_{t}", "value": feats[f"flags_{t}"]} for t in flagged]}}
+    x = vector(feats, model.feature_names)
+    p = float(model.predict([x])[0])
+    per_type = {t: round(float(v[0]), 4) for t, v in model.predict_types([x]).items()}
+    return {"model_version": model.version, "probability": round(p, 4),
+            "explanation": {"method": "calibrated logistic regression", "top_features": model.explain(x),
+                            "per_type": per_type}}
+
+
+def sync_flags(db, record_id: int, rows: list[dict], rule_ids: set[str]) -> bool:
+    """Make the record's system flags of ``rule_ids`` equal ``rows``; True when anything changed."""
+    if not rule_ids:
+        return False
+    marks = ",".join("?" * len(rule_ids))
+    old = {(r[1], r[2], r[3]): (r[0], r[4], r[5]) for r in db.execute(
+        f"SELECT id, rule_id, key, catalogue_version, reason, amount FROM flags WHERE record_id = ?"
+        f" AND source = 'system' AND rule_id IN ({marks})", (record_id, *sorted(rule_ids)))}
+    new_keys = set()
+    changed = False
+    for row in rows:
+        k = (row["rule_id"], row["key"], row["catalogue_version"])
+        new_keys.add(k)
+        if k not in old or old[k][1:] != (row["reason"], row["amount"]):
+            changed = True
+        cols = list(row)
+        db.execute(
+            f"INSERT INTO flags ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            " ON CONFLICT(record_id, rule_id, key, catalogue_version) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in FLAG_COLUMNS if c in row),
+            [row[c] for c in cols],
+        )
+    for k, (fid, *_rest) in old.items():
+        if k in new_keys:
+            continue
+        changed = True
+        reviewed = db.execute("SELECT 1 FROM reviews WHERE flag_id = ? LIMIT 1", (fid,)).fetchone()
+        if not reviewed:
+            db.execute("DELETE FROM flags WHERE id = ?", (fid,))
+    return changed
+
+
+class ScoreStage:
+    name = "scored"
+
+    def __init__(self, db_path=None, rules_override=None, catalogue_path=None, knowledge_dir=None, **options):
+        self.db_path = db_path
+        self.override = rules_override
+        self.catalogue_path = catalogue_path
+        self.knowledge_dir = knowledge_dir
+        self._rules = None
+
+    def rules(self):
+        if self._rules is None:
+            cat = catalogue_mod.load(self.catalogue_path, self.override)
+            kb = knowledge.load(str(self.knowledge_dir) if self.knowledge_dir else None)
+            types = sorted({r.violation_type for r in cat.rules})
+            self._rules = (cat, kb, types)
+        return self._rules
+
+    def _cross_ids(self) -> set[str]:
+        return {r.id for r in self.rules()[0].rules if r.engine == "cross_record"}
+
+    def _own_ids(self) -> set[str]:
+        return {r.id for r in self.rules()[0].rules if r.engine != "cross_record"}
+
+    def _flags_of(self, db, record_id: int) -> list[dict]:
+        cat, _, _ = self.rules()
+        by_id = {r.id: r for r in cat.rules}
+        out = []
+        for rule_id, amount, sc in db.execute(
+                "SELECT rule_id, amount, score FROM flags WHERE record_id = ? AND source = 'system'"
+                " AND catalogue_version = ?", (record_id, cat.version)):
+            if rule_id in by_id:
+                out.append({"violation_type": by_id[rule_id].violation_type, "amount": amount, "score": sc})
+        return out
+
+    # --- stage protocol -------------------------------------------------------------------
+    def prepare(self, db, record):
+        cross = [f for f in self._flags_of(db, record["id"])
+                 if f["violation_type"] in {r.violation_type for r in self.rules()[0].enabled("cross_record")}]
+        return {"view": record_view.load(db, record["id"]), "cross": cross, "model": current_model(db)}
+
+    def work(self, task, ctx):
+        cat, kb, types = self.rules()
+        view = task["view"]
+        flags = engines.evaluate(view, cat, kb)
+        stay = cross_record.stay_from_view(view, kb)
+        base = base_features(view, kb)
+        result = score(base, [flag_brief(f) for f in flags] + task["cross"], task["model"], types, cat.version, ctx)
+        created = store.now()
+        yield {
+            "flags": [f.row(view.record_id, created, store.dumps) for f in flags],
+            "stay": dict(stay.to_row(store.dumps), features=store.dumps(base)),
+            "score": result,
+        }
+
+    def save(self, db, record, result):
+        rid = record["id"]
+        sync_flags(db, rid, result["flags"], self._own_ids())
+        store.insert_many(db, "stays", [result["stay"]], on_conflict="replace")
+        self._write_score(db, rid, result["score"])
+
+    def finish(self, db, record):
+        pass
+
+    def after_batch(self, db):
+        """Cross-record rules over every scored stay; rescore the records whose flags changed."""
+        cat, kb, types = self.rules()
+        rows = db.execute(
+            "SELECT s.* FROM stays s JOIN records r ON r.id = s.record_id WHERE r.status != 'failed'").fetchall()
+        cols = [d[0] for d in db.execute("SELECT * FROM stays LIMIT 0").description]
+        stays, features = [], {}
+        for row in rows:
+            d = dict(zip(cols, row))
+            features[d["record_id"]] = json.loads(d.pop("features") or "{}")
+            d["evidence"] = json.loads(d["evidence"] or "[]")
+            stays.append(cross_record.Stay(**d))
+        flags = cross_record.evaluate(stays, cat, kb)
+        by_record: dict[int, list] = {}
+        for f in flags:
+            by_record.setdefault(f.record_id, []).append(f)
+        cross_ids = self._cross_ids()
+        marks = ",".join("?" * len(cross_ids))
+        had = {r[0] for r in db.execute(
+            f"SELECT DISTINCT record_id FROM flags WHERE source = 'system' AND rule_id IN ({marks})", sorted(cross_ids))}
+        model_info = current_model(db)
+        ctx: dict = {}
+        created = store.now()
+        with store.transaction(db):
+            for rid in sorted((set(by_record) | had) & set(features)):
+                rows_ = [f.row(rid, created, store.dumps) for f in by_record.get(rid, [])]
+                if sync_flags(db, rid, rows_, cross_ids):
+                    self._write_score(db, rid, score(features[rid], self._flags_of(db, rid), model_info, types,
+                                                     cat.version, ctx))
+
+    @staticmethod
+    def _write_score(db, rid, result):
+        store.insert_many(db, "scores", [{
+            "record_id": rid, "model_version": result["model_version"], "probability": result["probability"],
+            "explanation": store.dumps(result["explanation"]), "created_at": store.now(),
+        }], on_conflict="replace")
