@@ -25,6 +25,9 @@ def _actor_class(ray):
             self.stage = factory()
             self.ctx: dict = {}
 
+        def ready(self):
+            return True
+
         def run(self, task):
             results = []
             try:
@@ -57,7 +60,14 @@ def execute(stage, stage_factory, records, *, workers, timeout, prepared, settle
             ray.init(num_cpus=n, runtime_env=env, **kwargs)
     StageActor = _actor_class(ray)
     pending = list(reversed(records))
-    idle = [StageActor.remote(stage_factory) for _ in range(n)]
+    starting: dict = {}  # actor -> ref of its ready() call, until the actor is up
+
+    def new_actor():
+        actor = StageActor.remote(stage_factory)
+        starting[actor] = actor.ready.remote()
+        return actor
+
+    idle = [new_actor() for _ in range(n)]
     running: dict = {}  # ObjectRef -> (actor, record, started)
 
     def dispatch():
@@ -80,7 +90,8 @@ def execute(stage, stage_factory, records, *, workers, timeout, prepared, settle
                     results, error = ray.get(ref)
                 except ray.exceptions.RayActorError as exc:
                     settle(record, "error", f"工作进程异常退出 (worker died: {describe(exc)[:300]})")
-                    idle.append(StageActor.remote(stage_factory))
+                    starting.pop(actor, None)
+                    idle.append(new_actor())
                     continue
                 except ray.exceptions.RayError as exc:
                     settle(record, "error", describe(exc))
@@ -96,11 +107,17 @@ def execute(stage, stage_factory, records, *, workers, timeout, prepared, settle
                 idle.append(actor)
             now = time.monotonic()
             for ref, (actor, record, started) in list(running.items()):
+                if actor in starting:
+                    # The record's clock starts when its actor is up (imports, model loading).
+                    if ray.wait([starting[actor]], timeout=0)[0]:
+                        del starting[actor]
+                    running[ref] = (actor, record, now)
+                    continue
                 if now - started > timeout:
                     del running[ref]
                     ray.kill(actor, no_restart=True)
                     settle(record, "error", f"记录处理超时 (timed out after {timeout:.0f}s)")
-                    idle.append(StageActor.remote(stage_factory))
+                    idle.append(new_actor())
             dispatch()
     finally:
         for actor in idle + [a for a, _, _ in running.values()]:
