@@ -1,0 +1,59 @@
+"""Settings of the reading stage, with the guards that reject absurd inputs."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+# Bumped when preprocessing or layout changes what an OCR result means, so cached results
+# from an older version are not reused.
+PIPELINE_VERSION = "read-1"
+
+
+class ReadError(ValueError):
+    """An input that cannot be read; the message names the problem (shown to the user)."""
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    engine: str = "rapidocr"
+    dpi: int = 200                    # rasterization dpi for PDF pages without a usable text layer
+    ocr_threads: int = 2              # onnxruntime intra-op threads per OCR worker
+    max_workers: int | None = None    # cap on OCR worker processes (None: cores // ocr_threads)
+    # Guards against PDF bombs and absurd images.
+    max_pages: int = 2000
+    max_page_side_pt: float = 5000.0  # ~1.76 m; A0 is 3370 pt
+    max_page_pixels: int = 80_000_000
+    max_file_bytes: int = 2_000_000_000
+    # Text-layer decision.
+    min_text_chars: int = 10          # fewer characters on a page with a big image → OCR
+    min_good_char_ratio: float = 0.8  # below: garbage text layer (unmapped CID fonts, PUA) → OCR
+    # Preprocessing.
+    detect_orientation: bool = True
+    deskew: bool = True
+    min_skew_deg: float = 0.2         # smaller skews are left alone (rotation blurs)
+    max_skew_deg: float = 10.0
+    normalize_contrast: bool = True
+    coverage_check: bool = True
+    # Stored page images.
+    image_format: str = "jpg"         # jpg | png
+    jpeg_quality: int = 85
+    # Engine-specific options (model dirs for paddleocr, sidecar behaviour for fake, ...).
+    engine_options: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_kwargs(cls, **kwargs) -> "ReadConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(kwargs) - known
+        if unknown:
+            raise TypeError(f"unknown read options: {', '.join(sorted(unknown))}")
+        clean = {k: v for k, v in kwargs.items() if v is not None}
+        if isinstance(clean.get("engine_options"), dict):
+            clean["engine_options"] = tuple(sorted(clean["engine_options"].items()))
+        cfg = cls(**clean)
+        if cfg.dpi < 50 or cfg.dpi > 600:
+            raise ValueError(f"dpi must be between 50 and 600, got {cfg.dpi}")
+        if cfg.image_format not in ("jpg", "png"):
+            raise ValueError(f"image_format must be jpg or png, got {cfg.image_format!r}")
+        return cfg
+
+    def as_dict(self) -> dict:
+        return asdict(self)

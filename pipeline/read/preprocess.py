@@ -1,0 +1,119 @@
+"""Page image preparation before OCR: gray, upright (0/90/180/270), deskewed, contrast-stretched.
+
+Boxes are later stored in the coordinates of the image this module returns, which is also the
+image stored for the review UI. ``apply`` replays a recorded rotation and skew exactly, so a
+cached OCR result matches the regenerated image pixel for pixel.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+_WORK_WIDTH = 1000  # skew/orientation analysis runs on a downscaled copy; enough for ±0.05°
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def _small_ink(gray: np.ndarray) -> np.ndarray:
+    """Binary ink (1) of a downscaled copy; all zero for a blank page."""
+    h, w = gray.shape
+    scale = min(1.0, _WORK_WIDTH / max(w, h))
+    small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    _, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    if ink.mean() > 0.5:  # Otsu on a blank page marks paper as ink
+        ink[:] = 0
+    return ink
+
+
+def _profile_score(xs: np.ndarray, ys: np.ndarray, angle_deg: float) -> float:
+    """How sharply ink falls into rows when the page is rotated by ``angle_deg``."""
+    t = np.deg2rad(angle_deg)
+    proj = ys * np.cos(t) - xs * np.sin(t)
+    # One-pixel bins at every angle: np.histogram's range-fitted bins alias at exactly 0°.
+    hist = np.bincount(np.rint(proj - proj.min()).astype(np.int64))
+    mean = hist.mean()
+    return float(((hist - mean) ** 2).mean() / (mean * mean)) if mean > 0 else 0.0
+
+
+def _best_angle(xs, ys, max_deg) -> float:
+    coarse = np.arange(-max_deg, max_deg + 1e-6, 0.5)
+    best = float(coarse[int(np.argmax([_profile_score(xs, ys, a) for a in coarse]))])
+    fine = np.arange(best - 0.5, best + 0.5 + 1e-6, 0.05)
+    return float(fine[int(np.argmax([_profile_score(xs, ys, a) for a in fine]))])
+
+
+def _text_rows(xs: np.ndarray, ys: np.ndarray, angle_deg: float) -> int:
+    """Number of text rows along the profile: bands of ink separated by gaps of at least a
+    quarter of a band (the gap between characters of one line is smaller)."""
+    t = np.deg2rad(angle_deg)
+    hist = np.bincount(np.rint((ys * np.cos(t) - xs * np.sin(t)) - (ys * np.cos(t) - xs * np.sin(t)).min()).astype(np.int64))
+    occupied = hist > 0.02 * hist.max()
+    edges = np.diff(np.concatenate(([0], occupied.astype(np.int8), [0])))
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    if len(starts) == 0:
+        return 0
+    band = float(np.median(ends - starts))
+    gaps = starts[1:] - ends[:-1]
+    return 1 + int((gaps >= 0.25 * band).sum())
+
+
+def analyse(gray: np.ndarray, *, max_skew_deg: float = 10.0) -> tuple[int, float]:
+    """(quarter_turn, skew): clockwise quarter turn (0 or 90) that makes text lines horizontal,
+    then the correction in degrees to pass to ``deskew``. 0/180 and 90/270 look alike here; the
+    OCR engine's line classifier settles that afterwards."""
+    ink = _small_ink(gray)
+    ys, xs = np.nonzero(ink)
+    if len(xs) < 50:
+        return 0, 0.0
+    xs, ys = xs.astype(np.float32), ys.astype(np.float32)
+    h_angle = _best_angle(xs, ys, max_skew_deg)
+    # The same on the transposed page: text running top to bottom forms sharp columns.
+    v_angle = _best_angle(ys, xs, max_skew_deg)
+    # A turned page needs clearly sharper columns than rows, and several of them: one short
+    # line of square characters also looks like columns.
+    if (_profile_score(ys, xs, v_angle) > 1.3 * _profile_score(xs, ys, h_angle)
+            and _text_rows(ys, xs, v_angle) >= 3):
+        # After a clockwise quarter turn, columns become rows and the skew changes sign.
+        return 90, -v_angle
+    return 0, h_angle
+
+
+def rotate_quarter(image: np.ndarray, degrees: int) -> np.ndarray:
+    codes = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    degrees %= 360
+    return image if degrees == 0 else cv2.rotate(image, codes[degrees])
+
+
+def deskew(gray: np.ndarray, skew_deg: float) -> np.ndarray:
+    """Rotate by ``skew_deg`` (counter-clockwise, as returned by ``analyse``) onto a canvas large enough to keep
+    the corners, filled with white."""
+    if skew_deg == 0:
+        return gray
+    h, w = gray.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), skew_deg, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(round(h * sin + w * cos)), int(round(h * cos + w * sin))
+    m[0, 2] += nw / 2.0 - w / 2.0
+    m[1, 2] += nh / 2.0 - h / 2.0
+    return cv2.warpAffine(gray, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=255)
+
+
+def normalize_contrast(gray: np.ndarray) -> np.ndarray:
+    """Stretch the 1st–99th percentile to full range when a scan is faint or grey."""
+    lo, hi = np.percentile(gray[:: 4, :: 4], (1, 99))
+    if hi - lo < 20 or (lo <= 10 and hi >= 245):
+        return gray
+    lut = np.clip((np.arange(256, dtype=np.float32) - lo) * 255.0 / (hi - lo), 0, 255).astype(np.uint8)
+    return cv2.LUT(gray, lut)
+
+
+def apply(gray: np.ndarray, rotation: int, skew: float, contrast: bool) -> np.ndarray:
+    """Replay a recorded correction: quarter turns (clockwise), then skew, then contrast."""
+    out = deskew(rotate_quarter(gray, rotation), skew)
+    return normalize_contrast(out) if contrast else out
