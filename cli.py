@@ -55,17 +55,18 @@ def run(
     workers: int = typer.Option(0, help="Worker processes (0 = one per core)."),
     stages: str = typer.Option("all", help="Comma-separated stages to run: read,segment,extract,score or all."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Retry records that failed before."),
-    timeout: float = typer.Option(600.0, help="Seconds one record may take in one stage before it is failed."),
+    timeout: float = typer.Option(600.0, help="Seconds a record may go without progress (e.g. no page read) before it is failed as hung."),
     ocr_engine: Optional[str] = typer.Option(None, "--ocr-engine", help="OCR engine: rapidocr (default), paddleocr, tesseract, fake."),
     dpi: Optional[int] = typer.Option(None, help="Rasterization dpi for image-only PDF pages."),
     executor: str = typer.Option("local", help="local (process pool), inline (this process) or ray (`distributed` extra)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address for --executor ray (default: start Ray locally)."),
+    rules_override: Optional[Path] = typer.Option(None, "--rules-override", help="Region rule override YAML (parameters, enabled rules) used when scoring."),
 ) -> None:
     """Run the pipeline stages over every ingested record; resumes where an earlier run stopped."""
     from pipeline import commands
 
     _exit(commands.run(db, workers=workers, stages=stages, retry_failed=retry_failed, timeout=timeout, ocr_engine=ocr_engine, dpi=dpi,
-                       executor=executor, address=address))
+                       executor=executor, address=address, rules_override=rules_override))
 
 
 @app.command()
@@ -149,15 +150,19 @@ def train_ner(
 
 @train_app.command("classifier")
 def train_classifier(
-    labels: Path = typer.Option(..., "--labels", help="labels.jsonl (generator ground truth or exported reviewer decisions)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="labels.jsonl: one JSON line per admission with its violations (generator ground truth)."),
+    annotations: Optional[Path] = typer.Option(None, "--from", help="Exported reviewer decisions (annotations/ folder or a version file); merged over --labels, decisions win."),
     db: Path = DB_OPTION,
-    models_dir: Path = typer.Option(Path("models"), "--models-dir", help="Folder under which classifier/<version>/ is written."),
+    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Model registry folder (default: the repository's models/ or $MEDREVIEW_MODELS)."),
     rules_override: Optional[Path] = typer.Option(None, "--rules-override", help="Region rule override YAML used when scoring."),
+    force: bool = typer.Option(False, "--force", help="Promote even when the new version is worse than the current one on the held-out part."),
 ) -> None:
-    """Train the calibrated risk classifier on scored records and their labels; register it with metrics."""
+    """Train the calibrated risk classifier on scored records and their labels, measure it on a
+    held-out part, register it under models/classifier/ and promote it unless it is worse than
+    the current version (exit 1 then; --force promotes anyway)."""
     from pipeline.score import train
 
-    _exit(train.command(db, labels, models_dir, rules_override, echo=typer.echo))
+    _exit(train.command(db, labels, models_dir, rules_override, echo=typer.echo, annotations=annotations, force=force))
 
 
 rules_app = typer.Typer(help="Rule catalogue: list the effective rules, validate catalogue and region override files.", no_args_is_help=True)

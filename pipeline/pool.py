@@ -2,8 +2,9 @@
 
 Each worker runs ``stage.work`` and puts every result on a queue as soon as it is made, so a
 record's finished pages are saved even if a later page fails or the run is killed. The parent
-watches each worker: past the per-record timeout, or when the process dies, the worker is killed,
-its record failed with a reason, and a fresh worker takes the next record.
+watches each worker: when a record makes no progress (no result) for the timeout, or when the
+process dies, the worker is killed, its record failed with a reason, and a fresh worker takes
+the next record.
 """
 from __future__ import annotations
 
@@ -121,6 +122,7 @@ def execute(stage, stage_factory, records, *, workers, timeout, prepared, settle
             if kind in ("done", "error"):
                 assign(w)
         elif kind == "item":
+            w.started_at = time.monotonic()  # progress: the timeout measures time without any result
             if settle(record, "item", payload) == "error":
                 failed_items.add(rid)
         else:

@@ -58,6 +58,14 @@ def test_hung_record_times_out_and_dead_worker_is_replaced(db_path):
     assert (report.done, report.failed) == (3, 2)
 
 
+def test_timeout_measures_time_without_progress(db_path):
+    """A long record that keeps producing results is not a hung one."""
+    db = store.connect(db_path)
+    _records(db, ["slow.pdf"])
+    report = run_stage(db, ToyStage, workers=1, timeout=2.5)  # 3 results x 1.5 s > 2.5 s in total
+    assert (report.done, report.failed) == (1, 0)
+
+
 def test_rerun_resumes_and_changes_nothing(db_path):
     db = store.connect(db_path)
     ids = _records(db, ["raise.pdf", "ok.pdf"])

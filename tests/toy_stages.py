@@ -1,7 +1,7 @@
 """A minimal stage for runner tests: writes three `fields` rows per record, one per result.
 
 Behaviour is chosen by the record's source file name: 'raise' raises in work, 'hang' sleeps
-past any timeout, 'die' kills its worker process, 'savefail' makes save raise.
+past any timeout, 'slow' takes 1.5 s per result, 'die' kills its worker process, 'savefail' makes save raise.
 """
 import os
 import time
@@ -26,6 +26,8 @@ class ToyStage:
                 raise ValueError("page 2 is unreadable")
             if "hang" in task["name"]:
                 time.sleep(3600)
+            if "slow" in task["name"]:
+                time.sleep(1.5)
             if "die" in task["name"] and seq == 1:
                 os._exit(3)
             yield {"seq": seq, "pid": os.getpid()}
