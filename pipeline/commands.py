@@ -59,10 +59,17 @@ def ingest(directory: Path, db_path: Path, *, hospital: str | None = None) -> in
 
 
 def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: bool = False,
-        timeout: float = 600.0, ocr_engine: str | None = None, dpi: int | None = None, executor: str = "local", address: str | None = None) -> int:
+        timeout: float = 600.0, ocr_engine: str | None = None, dpi: int | None = None, executor: str = "local", address: str | None = None,
+        rules_override: Path | None = None) -> int:
+    from pipeline import registry
+
     db = _open(db_path)
     if db is None:
         return EXIT_USAGE
+    try:   # the batch records which model versions exist and which is promoted when it is scored
+        registry.sync_db(db)
+    except registry.RegistryError as exc:
+        err.print(f"[yellow]警告[/yellow] 模型登记不可读 model registry unreadable: {exc}")
     try:
         names = stages_mod.parse(stages)
     except ValueError as exc:
@@ -73,9 +80,20 @@ def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: b
         options["engine"] = ocr_engine
     if dpi:
         options["dpi"] = dpi
+    # Only the scoring stage reads the rule catalogue (the read stage refuses options it does not know).
+    per_stage = {"score": {"rules_override": str(rules_override)}} if rules_override else {}
+    if rules_override and "score" in names:
+        from pipeline.rules import catalogue
+
+        try:   # a bad region file is a usage error before any record is touched
+            catalogue.load(None, rules_override)
+        except (catalogue.CatalogueError, OSError) as exc:
+            err.print(f"[red]错误[/red] {exc}")
+            return EXIT_USAGE
     run_id = store.insert_one(db, "runs", {
         "command": "run", "params": {"stages": names, "workers": workers, "retry_failed": retry_failed,
-                                     "timeout": timeout, "ocr_engine": ocr_engine, "dpi": dpi},
+                                     "timeout": timeout, "ocr_engine": ocr_engine, "dpi": dpi,
+                                     "rules_override": str(rules_override) if rules_override else None},
         "started_at": store.now(), "status": "running"})
     reports = []
     status = "done"
@@ -86,7 +104,7 @@ def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: b
                       disable=not console.is_terminal) as progress:
             for name in names:
                 try:
-                    factory = stages_mod.factory(name, **options)
+                    factory = stages_mod.factory(name, **options, **per_stage.get(name, {}))
                 except stages_mod.StageUnavailable as exc:
                     err.print(f"[red]错误[/red] {exc}")
                     status = "failed"

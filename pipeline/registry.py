@@ -7,9 +7,14 @@ keeps every promotion. The folders are the source of truth (models travel betwee
 a batch database mirrors them in ``model_versions`` / ``model_promotions`` so scores can be
 traced to the version that produced them.
 
+A model that already lives directly in ``models/<kind>/`` (the shipped NER model, which its loader
+reads from there) is described in place by a card beside it (``describe_in_place``); its path is
+the kind folder itself.
+
 Promotion guard: a version is not promoted when its primary held-out metric is worse than the
-current version's, when it was measured on a different held-out part, or when it has no such
-metric — unless forced.
+current version's (preferably the current version re-measured by the trainer on the candidate's
+held-out part: ``baseline``), when it was measured on a different held-out part, or when it has
+no such metric — unless forced.
 """
 from __future__ import annotations
 
@@ -50,11 +55,14 @@ def _kind_dir(kind: str, root: Path | None) -> Path:
     return models_root(root) / kind
 
 
-def _files_hash(folder: Path) -> tuple[str, dict[str, str]]:
+def _files_hash(folder: Path, skip: tuple[str, ...] = (CARD,)) -> tuple[str, dict[str, str]]:
     files = {}
     for p in sorted(folder.rglob("*")):
-        if p.is_file() and p.name != CARD:
-            files[p.relative_to(folder).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+        rel = p.relative_to(folder)
+        # an in-place card's folder also holds the registry's own files and other versions' folders
+        if p.is_file() and p.name not in skip and not any(
+                (folder / part / CARD).is_file() or part.startswith(".staging") for part in rel.parts[:-1][:1]):
+            files[rel.as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
     total = hashlib.sha256("".join(f"{k}\0{v}\n" for k, v in files.items()).encode()).hexdigest()
     return total, files
 
@@ -78,11 +86,13 @@ def staging_dir(kind: str, *, root: Path | None = None) -> Path:
 def register(
     kind: str, model_dir: Path, *, metrics: dict, heldout_hash: str | None = None,
     data_hash: str | None = None, parent: str | None = None, notes: dict | None = None,
-    root: Path | None = None, db=None,
+    baseline: dict | None = None, root: Path | None = None, db=None,
 ) -> dict:
     """Move (inside ``models/<kind>/``) or copy ``model_dir`` to a new version folder, write its
     card and, given a database, mirror it there. ``parent`` is the version it was trained from
-    (default: the current one). Returns the card."""
+    (default: the current one); ``baseline``: the current version's metrics measured by the
+    trainer on this candidate's held-out part ({"version": ..., metric: value}), which the guard
+    prefers. Returns the card."""
     src = Path(model_dir)
     if not src.is_dir() or not any(src.iterdir()):
         raise RegistryError(f"{src}: 模型目录不存在或为空")
@@ -105,10 +115,34 @@ def register(
         "id": f"{kind}@{version}", "kind": kind, "version": version, "created_at": created.isoformat(),
         "metrics": metrics, "primary_metric": PRIMARY_METRIC.get(kind), "heldout_hash": heldout_hash,
         "data_hash": data_hash, "parent": parent, "content_hash": content, "files": files, "notes": notes or {},
+        "baseline": baseline,
     }
     _write_json(dest / CARD, card)
     if db is not None:
         sync_db(db, root=root)
+    return card
+
+
+def describe_in_place(kind: str, *, metrics: dict, heldout_hash: str | None = None, data_hash: str | None = None,
+                      notes: dict | None = None, root: Path | None = None) -> dict:
+    """Register the model that already lives directly in ``models/<kind>/`` (e.g. the shipped NER
+    model, which its loader reads from there) without moving it: the card goes beside it and the
+    version's path is the kind folder itself. Returns the card."""
+    kdir = _kind_dir(kind, root)
+    if not kdir.is_dir() or not any(p.is_file() for p in kdir.iterdir()):
+        raise RegistryError(f"{kdir}: 没有可登记的模型文件")
+    if (kdir / CARD).is_file():
+        raise RegistryError(f"{kdir / CARD}: 已登记")
+    content, files = _files_hash(kdir, skip=(CARD, CURRENT, PROMOTIONS, CURRENT + ".tmp"))
+    created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    version = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{content[:6]}"
+    card = {
+        "id": f"{kind}@{version}", "kind": kind, "version": version, "created_at": created.isoformat(),
+        "metrics": metrics, "primary_metric": PRIMARY_METRIC.get(kind), "heldout_hash": heldout_hash,
+        "data_hash": data_hash, "parent": None, "content_hash": content, "files": files, "notes": notes or {},
+        "in_place": True,
+    }
+    _write_json(kdir / CARD, card)
     return card
 
 
@@ -139,7 +173,8 @@ def list_versions(kind: str | None = None, *, root: Path | None = None) -> list[
         if not kdir.is_dir():
             continue
         cur = current_version(k, root=root)
-        for folder in sorted(p for p in kdir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        folders = [kdir] + sorted(p for p in kdir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        for folder in folders:
             card = _card(folder)
             if card:
                 card["current"] = card["version"] == cur
@@ -181,6 +216,12 @@ def guard(candidate: dict, incumbent: dict | None) -> tuple[bool, str]:
     old = (incumbent.get("metrics") or {}).get(name)
     if not isinstance(new, (int, float)):
         return False, f"候选版本没有留出集指标 {name}"
+    base = candidate.get("baseline") or {}
+    if base.get("version") == incumbent["version"] and isinstance(base.get(name), (int, float)):
+        # both measured by the trainer on the candidate's held-out part, with the same labels
+        if new < base[name]:
+            return False, f"{name} 下降：{new:.4f} < 当前 {base[name]:.4f}（同一留出集）"
+        return True, f"{name} {new:.4f} ≥ 当前 {base[name]:.4f}（同一留出集）"
     if not isinstance(old, (int, float)):
         return True, f"当前版本没有指标 {name}，候选 {name}={new:.4f}"
     a, b = candidate.get("heldout_hash"), incumbent.get("heldout_hash")

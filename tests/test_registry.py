@@ -138,3 +138,68 @@ def test_cli_diff_with_batch_scores(tmp_path, root, db_path):
                                    "--db", str(db_path)])
     assert res.exit_code == 0, res.output
     assert "↑1 ↓0" in res.output and "0.3000 → 0.7000 (+0.4000)" in res.output
+
+
+def test_guard_prefers_the_incumbent_remeasured_on_the_candidates_heldout(tmp_path, root):
+    a = _reg(tmp_path, root, "a", 0.95, heldout="H1")
+    registry.promote("classifier", a["version"], root=root)
+    # another held-out part, but the trainer measured the incumbent on it too: comparable
+    b = _reg(tmp_path, root, "b", 0.85, heldout="H2", baseline={"version": a["version"], "auc": 0.80})
+    ev = registry.promote("classifier", b["version"], root=root)
+    assert not ev["forced"] and "同一留出集" in ev["reason"]
+    c = _reg(tmp_path, root, "c", 0.99, heldout="H3", baseline={"version": b["version"], "auc": 0.995})
+    with pytest.raises(registry.PromotionRefused, match="auc 下降：0.9900 < 当前 0.9950"):
+        registry.promote("classifier", c["version"], root=root)
+    # a baseline measured for some other version is not used: back to the card's held-out check
+    d = _reg(tmp_path, root, "d", 0.99, heldout="H4", baseline={"version": a["version"], "auc": 0.5})
+    with pytest.raises(registry.PromotionRefused, match="留出集不同"):
+        registry.promote("classifier", d["version"], root=root)
+
+
+def test_model_described_in_place_is_listed_promoted_and_not_moved(tmp_path, root):
+    kdir = root / "ner"
+    (kdir / "ner").mkdir(parents=True)
+    (kdir / "config.cfg").write_text("[nlp]")
+    (kdir / "ner" / "model").write_bytes(b"weights")
+    card = registry.describe_in_place("ner", metrics={"f1": 0.758}, root=root)
+    assert (kdir / "version.json").is_file() and (kdir / "config.cfg").read_text() == "[nlp]"
+    assert sorted(card["files"]) == ["config.cfg", "ner/model"]
+    registry.promote("ner", card["version"], root=root)
+    assert registry.current_path("ner", root=root) == kdir.resolve()
+    with pytest.raises(registry.RegistryError, match="已登记"):
+        registry.describe_in_place("ner", metrics={"f1": 0.7}, root=root)
+    # a retrained version goes to its own folder beside it; the guard compares the two
+    stage = registry.staging_dir("ner", root=root)
+    (stage / "config.cfg").write_text("[nlp] v2")
+    new = registry.register("ner", stage, metrics={"f1": 0.70}, root=root)
+    assert new["parent"] == card["version"]
+    assert [c["version"] for c in registry.list_versions("ner", root=root)] == [card["version"], new["version"]]
+    with pytest.raises(registry.PromotionRefused, match="f1 下降"):
+        registry.promote("ner", new["version"], root=root)
+    assert registry.get("ner", card["version"], root=root)["files"] == card["files"]   # its card is unchanged
+    with pytest.raises(registry.RegistryError, match="没有可登记的模型文件"):
+        registry.describe_in_place("classifier", metrics={}, root=root)
+
+
+def test_shipped_models_are_registered_intact_and_current():
+    import hashlib
+    from pathlib import Path
+
+    from pipeline.nlp.pipeline import DEFAULT_MODEL
+    from pipeline.rules import catalogue
+    from pipeline.score.classifier import RiskModel
+    from pipeline.score.features import flag_features
+
+    shipped = Path(__file__).resolve().parent.parent / "models"
+    current = {c["kind"]: c for c in registry.list_versions(root=shipped) if c["current"]}
+    assert {"classifier", "ner"} <= set(current)
+    for card in current.values():   # every file the card lists is there, unchanged
+        folder = Path(card["path"])
+        for rel, digest in card["files"].items():
+            assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == digest, rel
+    assert Path(current["ner"]["path"]) == shipped.joinpath("ner").resolve() == Path(DEFAULT_MODEL).resolve()
+    clf = current["classifier"]
+    assert clf["metrics"]["auc"] >= 0.95 and clf["metrics"]["n_heldout"] >= 40
+    model = RiskModel.load(clf["path"])
+    types = sorted({r.violation_type for r in catalogue.load().rules})
+    assert set(flag_features([], types)) <= set(model.feature_names)   # reads today's rule outputs

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 
-from pipeline import store
+from pipeline import registry, store
 from pipeline.rules import catalogue as catalogue_mod
 from pipeline.rules import engines, knowledge, record_view
 from pipeline.rules.engines import cross_record
@@ -22,14 +22,15 @@ FLAG_COLUMNS = ("rule_name", "category", "severity", "score", "reason", "amount"
                 "model_version", "created_at")
 
 
-def current_model(db) -> dict | None:
-    """The promoted (else newest) registered classifier, or None."""
-    if "model_versions" not in db.table_names():
+def current_model(root=None) -> dict | None:
+    """The promoted classifier in the model registry (``models/`` or $MEDREVIEW_MODELS), or None
+    when none is promoted or its card is unreadable (then records are scored by rules)."""
+    try:
+        card = registry.current("classifier", root=root)
+    except registry.RegistryError as exc:
+        log.warning("model registry unreadable, scoring by rules: %s", exc)
         return None
-    row = db.execute(
-        "SELECT id, path FROM model_versions WHERE kind = 'classifier' ORDER BY promoted DESC, created_at DESC LIMIT 1"
-    ).fetchone()
-    return {"version": row[0], "path": row[1]} if row else None
+    return {"version": card["id"], "path": card["path"]} if card else None
 
 
 def flag_brief(flag) -> dict:
@@ -52,13 +53,14 @@ def score(features: dict, flags: list[dict], model_info: dict | None, violation_
         model = cache[model_info["version"]]
     if model is None:
         flagged = sorted({f["violation_type"] for f in flags})
+        why = f"classifier {model_info['version']} unusable" if model_info else "no promoted classifier"
         return {"model_version": f"rules@{catalogue_version}", "probability": round(rule_risk(flags), 4),
-                "explanation": {"method": "rules (noisy-or of rule weights)",
+                "explanation": {"method": f"rules (noisy-or of rule weights): {why}",
                                 "top_features": [{"feature": f"flags_{t}", "value": feats[f"flags_{t}"]} for t in flagged]}}
     x = vector(feats, model.feature_names)
     p = float(model.predict([x])[0])
     per_type = {t: round(float(v[0]), 4) for t, v in model.predict_types([x]).items()}
-    return {"model_version": model.version, "probability": round(p, 4),
+    return {"model_version": model_info["version"], "probability": round(p, 4),
             "explanation": {"method": "calibrated logistic regression", "top_features": model.explain(x),
                             "per_type": per_type}}
 
@@ -104,6 +106,12 @@ class ScoreStage:
         self.catalogue_path = catalogue_path
         self.knowledge_dir = knowledge_dir
         self._rules = None
+        self._model = False   # not looked up yet: once per run, so one run scores with one version
+
+    def model(self) -> dict | None:
+        if self._model is False:
+            self._model = current_model()
+        return self._model
 
     def rules(self):
         if self._rules is None:
@@ -134,7 +142,7 @@ class ScoreStage:
     def prepare(self, db, record):
         cross = [f for f in self._flags_of(db, record["id"])
                  if f["violation_type"] in {r.violation_type for r in self.rules()[0].enabled("cross_record")}]
-        return {"view": record_view.load(db, record["id"]), "cross": cross, "model": current_model(db)}
+        return {"view": record_view.load(db, record["id"]), "cross": cross, "model": self.model()}
 
     def work(self, task, ctx):
         cat, kb, types = self.rules()
@@ -179,7 +187,7 @@ class ScoreStage:
         marks = ",".join("?" * len(cross_ids))
         had = {r[0] for r in db.execute(
             f"SELECT DISTINCT record_id FROM flags WHERE source = 'system' AND rule_id IN ({marks})", sorted(cross_ids))}
-        model_info = current_model(db)
+        model_info = self.model()
         ctx: dict = {}
         created = store.now()
         with store.transaction(db):

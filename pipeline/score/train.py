@@ -1,26 +1,37 @@
-"""`medreview train classifier`: fit the risk classifier on scored records and their labels, and
-register it in models/classifier/<version>/ and the model_versions table.
+"""`medreview train classifier`: fit the risk classifier on scored records and their labels,
+measure it on a held-out part, register it in the model registry and promote it when the guard
+allows (``pipeline.registry``).
 
-Labels are JSON lines, one per admission, matched to records by (hospital, admission_no) or by
-file name: the generator's labels.jsonl now ({"violations": [{"type": ...}, ...]}), reviewers'
-decisions later. Features are those the scoring stage stored (stays.features + flags), so a record
-must have been scored (by rules) before it can train the model.
+Labels: the generator's labels.jsonl (one JSON line per admission, matched to records by
+(hospital, admission_no) or file name) and/or reviewers' exported decisions (``--from
+annotations/``, matched by record sha256); decisions win for the records they cover. Features are
+those the scoring stage stored (stays.features + flags), so a record must have been scored (by
+rules or an earlier model) before it can train the model.
+
+Held-out part: a fixed-seed, stratified share of the labelled records, chosen by record hash; a
+retrain reuses its parent's held-out records when they are all labelled here, so versions stay
+comparable. The current version is also measured on the same held-out part (``baseline``), which
+is what the promotion guard compares against.
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from pipeline import store
+from pipeline import registry, store
 from pipeline.score.classifier import RiskModel, _base
-from pipeline.score.features import flag_features
+from pipeline.score.features import flag_features, vector
 from pipeline.score.stage import ScoreStage
+
+HELDOUT_SHARE = 0.25
+SPLIT_SEED = 20261123
+HELDOUT_FILE = "heldout.json"   # sha256 of the held-out records, kept with the model
 
 
 class TrainError(RuntimeError):
@@ -73,75 +84,199 @@ def match(db, labels: list[dict]) -> dict[int, dict]:
     return out
 
 
+def features_of(db, stage: ScoreStage, ids) -> dict[int, dict]:
+    """record id → stored base features + flag features, for records that were scored."""
+    _, _, types = stage.rules()
+    rows = dict(db.execute("SELECT record_id, features FROM stays WHERE features IS NOT NULL").fetchall())
+    return {rid: dict(json.loads(rows[rid]), **flag_features(stage._flags_of(db, rid), types))
+            for rid in sorted(ids) if rid in rows}
+
+
 def dataset(db, stage: ScoreStage, matched: dict[int, dict]):
     """(record ids, feature names, X, y, per-type y) for matched records with stored features."""
-    cat, _, types = stage.rules()
-    rows = dict(db.execute("SELECT record_id, features FROM stays WHERE features IS NOT NULL").fetchall())
-    ids, feats = [], []
-    for rid in sorted(matched):
-        if rid not in rows:
-            continue
-        f = dict(json.loads(rows[rid]), **flag_features(stage._flags_of(db, rid), types))
-        ids.append(rid)
-        feats.append(f)
-    if not ids:
+    feats = features_of(db, stage, matched)
+    if not feats:
         raise TrainError("没有已评分且有标签的病历 (run `medreview run` first, and check the labels match the batch)")
-    names = sorted(feats[0])
-    X = np.array([[f.get(n, 0.0) for n in names] for f in feats], float)
-    vtypes = lambda rid: {v.get("type") for v in matched[rid].get("violations", [])}
+    ids = sorted(feats)
+    names = sorted(feats[ids[0]])
+    X = np.array([vector(feats[rid], names) for rid in ids], float)
+    vtypes = lambda rid: {v.get("type") for v in matched[rid].get("violations", [])}  # noqa: E731
     y = np.array([1 if vtypes(rid) else 0 for rid in ids])
     label_types = sorted({t for rid in ids for t in vtypes(rid) if t})
     per_type = {t: np.array([1 if t in vtypes(rid) else 0 for rid in ids]) for t in label_types}
     return ids, names, X, y, per_type
 
 
-def train_classifier(db_path, labels_path, models_dir="models", rules_override=None, min_class: int = 5) -> dict:
+@dataclass
+class Labels:
+    """record id → 0/1 and violation types, with where they came from."""
+    y: dict[int, int] = field(default_factory=dict)
+    types: dict[int, set[str]] = field(default_factory=dict)
+    unmatched: int = 0
+    from_annotations: int = 0
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def collect_labels(db, stage: ScoreStage, labels_path=None, annotations=None) -> Labels:
+    if labels_path is None and annotations is None:
+        raise TrainError("需要 --labels 或 --from (no labels given)")
+    out = Labels()
+    if labels_path is not None:
+        rows = read_labels(Path(labels_path))
+        matched = match(db, rows)
+        out.unmatched = len(rows) - len(matched)
+        for rid, label in matched.items():
+            out.types[rid] = {v.get("type") for v in label.get("violations", []) if v.get("type")}
+            out.y[rid] = int(bool(label.get("violations")))
+        out.sources["labels"] = hashlib.sha256(Path(labels_path).read_bytes()).hexdigest()[:16]
+    if annotations is not None:
+        from pipeline.annotations import AnnotationError, labels_from, load_decisions
+
+        try:
+            ann, version = labels_from(Path(annotations))
+            rows = load_decisions(Path(annotations))
+        except AnnotationError as exc:
+            raise TrainError(str(exc)) from exc
+        by_rule = {r.id: r.violation_type for r in stage.rules()[0].rules}
+        confirmed: dict[str, set[str]] = {}
+        for r in rows:
+            if r["decision"] == "confirmed":
+                t = by_rule.get(r["rule_id_final"]) or by_rule.get(r["rule_id"])
+                confirmed.setdefault(r["record_sha256"], set()).update({t} if t else set())
+        by_sha = dict(db.execute("SELECT sha256, id FROM records").fetchall())
+        for sha, lab in ann.items():
+            rid = by_sha.get(sha)
+            if rid is None:
+                out.unmatched += 1
+                continue
+            out.y[rid] = lab   # the reviewer's decision wins over the base label
+            out.types[rid] = confirmed.get(sha, set()) if lab else set()
+            out.from_annotations += 1
+        out.sources["annotations"] = version
+    return out
+
+
+def _order(seed: int, sha: str) -> str:
+    return hashlib.sha256(f"{seed}:{sha}".encode()).hexdigest()
+
+
+def split_heldout(shas: dict[int, str], y: dict[int, int], *, share: float = HELDOUT_SHARE, seed: int = SPLIT_SEED,
+                  reuse: list[str] | None = None) -> tuple[list[int], list[int], bool]:
+    """(train ids, held-out ids, reused): the parent's held-out records when all are labelled
+    here with both classes among them, else a stratified share of each class by seeded hash."""
+    by_sha = {sha: rid for rid, sha in shas.items()}
+    if reuse and all(s in by_sha for s in reuse):
+        held = sorted(by_sha[s] for s in reuse)
+        if len({y[r] for r in held}) == 2:
+            return sorted(set(shas) - set(held)), held, True
+    held = []
+    for c in (0, 1):
+        members = sorted((r for r in shas if y[r] == c), key=lambda r: _order(seed, shas[r]))
+        held += members[:max(1, round(len(members) * share))]
+    return sorted(set(shas) - set(held)), sorted(held), False
+
+
+def _measure(y, p) -> dict:
+    return {"auc": round(float(roc_auc_score(y, p)), 4), "average_precision": round(float(average_precision_score(y, p)), 4),
+            "brier": round(float(brier_score_loss(y, p)), 4)}
+
+
+def _baseline(incumbent: dict | None, feats: dict[int, dict], held: list[int], yh) -> dict | None:
+    """The current version measured on this held-out part (None when there is none or it cannot load)."""
+    if incumbent is None:
+        return None
+    try:
+        model = RiskModel.load(incumbent["path"])
+    except (OSError, TypeError, ValueError, AttributeError) as exc:
+        return {"version": incumbent["version"], "error": f"{type(exc).__name__}"}
+    p = model.predict([vector(feats[r], model.feature_names) for r in held])
+    return dict(_measure(yh, p), version=incumbent["version"])
+
+
+def train_classifier(db_path, labels_path=None, models_dir=None, rules_override=None, *, annotations=None,
+                     force: bool = False, min_class: int = 5) -> dict:
+    """Train, register and (guard permitting, or ``force``) promote. Returns {card, metrics,
+    promoted, reason}."""
+    root = Path(models_dir) if models_dir else None
     db = store.connect(db_path)
-    labels = read_labels(Path(labels_path))
-    matched = match(db, labels)
     stage = ScoreStage(db_path=str(db_path), rules_override=rules_override)
-    ids, names, X, y, per_type = dataset(db, stage, matched)
-    data_hash = hashlib.sha256(X.tobytes() + y.tobytes() + "|".join(names).encode()).hexdigest()
-    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    version = f"classifier@{created:%Y%m%dT%H%M%S}-{data_hash[:8]}"
-    model = RiskModel.fit(X, y, names, per_type, min_class=min_class, version=version)
+    labels = collect_labels(db, stage, labels_path, annotations)
+    feats = features_of(db, stage, labels.y)
+    if not feats:
+        raise TrainError("没有已评分且有标签的病历 (run `medreview run` first, and check the labels match the batch)")
+    shas = {rid: sha for rid, sha in db.execute("SELECT id, sha256 FROM records") if rid in feats}
+    incumbent = registry.current("classifier", root=root)
+    reuse = None
+    if incumbent and (Path(incumbent["path"]) / HELDOUT_FILE).is_file():
+        reuse = json.loads((Path(incumbent["path"]) / HELDOUT_FILE).read_text(encoding="utf-8"))
+    train_ids, held, reused = split_heldout(shas, labels.y, reuse=reuse)
+    ytr = np.array([labels.y[r] for r in train_ids])
+    yh = np.array([labels.y[r] for r in held])
+    n_min = int(min(ytr.sum(), len(ytr) - ytr.sum()))
+    if n_min < 2 or len(set(yh)) < 2:
+        raise TrainError(f"标签太少: 训练部分违规 {int(ytr.sum())}/合规 {int(len(ytr) - ytr.sum())}，"
+                         f"留出部分违规 {int(yh.sum())}/合规 {int(len(yh) - yh.sum())} (need both classes in both parts)")
+    names = sorted(feats[train_ids[0]])
+    X = np.array([vector(feats[r], names) for r in train_ids], float)
+    Xh = np.array([vector(feats[r], names) for r in held], float)
+    label_types = sorted({t for r in train_ids for t in labels.types[r]})
+    per_type = {t: np.array([1 if t in labels.types[r] else 0 for r in train_ids]) for t in label_types}
+    model = RiskModel.fit(X, ytr, names, per_type, min_class=min_class)
 
-    n_min = int(min(y.sum(), len(y) - y.sum()))
     folds = StratifiedKFold(n_splits=min(5, n_min), shuffle=True, random_state=0)
-    oof = cross_val_predict(_base(), X, y, cv=folds, method="predict_proba")[:, 1]
-    metrics = {"records": len(ids), "positives": int(y.sum()), "labels_unmatched": len(labels) - len(matched),
-               "cv_roc_auc": round(float(roc_auc_score(y, oof)), 4),
-               "cv_average_precision": round(float(average_precision_score(y, oof)), 4),
-               "cv_brier": round(float(brier_score_loss(y, oof)), 4),
-               "per_type_positives": {t: int(v.sum()) for t, v in per_type.items()},
-               "per_type_models": sorted(model.per_type)}
-    parent = db.execute("SELECT id FROM model_versions WHERE kind = 'classifier' AND promoted = 1"
-                        " ORDER BY created_at DESC LIMIT 1").fetchone()
-    out_dir = Path(models_dir) / "classifier" / version.split("@", 1)[1]
-    model.save(out_dir, {"metrics": metrics, "data_hash": data_hash, "parent": parent[0] if parent else None,
-                         "labels": str(labels_path), "catalogue_version": stage.rules()[0].version,
-                         "created_at": created.isoformat()})
-    with store.transaction(db):
-        db.execute("UPDATE model_versions SET promoted = 0 WHERE kind = 'classifier'")
-        store.insert_one(db, "model_versions", {
-            "id": version, "kind": "classifier", "path": str(out_dir.resolve()), "metrics": store.dumps(metrics),
-            "data_hash": data_hash, "parent": parent[0] if parent else None, "promoted": 1,
-            "created_at": created.isoformat()})
-    return {"version": version, "path": str(out_dir), "metrics": metrics}
+    oof = cross_val_predict(_base(), X, ytr, cv=folds, method="predict_proba")[:, 1]
+    cv = _measure(ytr, oof)
+    metrics = dict(_measure(yh, model.predict(Xh)), n_heldout=len(held), heldout_positives=int(yh.sum()),
+                   heldout_reused=reused, records=len(train_ids), positives=int(ytr.sum()),
+                   labels_unmatched=labels.unmatched, annotated_records=labels.from_annotations,
+                   cv_roc_auc=cv["auc"], cv_average_precision=cv["average_precision"], cv_brier=cv["brier"],
+                   per_type_positives={t: int(v.sum()) for t, v in per_type.items()},
+                   per_type_models=sorted(model.per_type))
+    held_shas = sorted(shas[r] for r in held)
+    heldout_hash = hashlib.sha256("\n".join(held_shas).encode()).hexdigest()
+    data_hash = hashlib.sha256(X.tobytes() + ytr.tobytes() + "|".join(names).encode()).hexdigest()
+    baseline = _baseline(incumbent, feats, held, yh)
+
+    staging = registry.staging_dir("classifier", root=root)
+    model.save(staging, {"labels": labels.sources, "catalogue_version": stage.rules()[0].version,
+                         "heldout_hash": heldout_hash, "data_hash": data_hash})
+    (staging / HELDOUT_FILE).write_text(json.dumps(held_shas, indent=0), encoding="utf-8")
+    card = registry.register("classifier", staging, metrics=metrics, heldout_hash=heldout_hash, data_hash=data_hash,
+                             parent=incumbent["version"] if incumbent else None, baseline=baseline,
+                             notes={"labels": labels.sources, "catalogue_version": stage.rules()[0].version},
+                             root=root, db=db)
+    card = registry.get("classifier", card["version"], root=root)   # with its folder
+    try:
+        event = registry.promote("classifier", card["version"], force=force, root=root, db=db)
+        promoted, reason = True, event["reason"] + ("（强制 forced）" if event["forced"] else "")
+    except registry.PromotionRefused as exc:
+        promoted, reason = False, str(exc)
+    return {"card": card, "id": card["id"], "version": card["version"], "path": card["path"], "metrics": metrics,
+            "baseline": baseline, "promoted": promoted, "reason": reason}
 
 
-def command(db_path, labels_path, models_dir, rules_override=None, echo=print) -> int:
-    """CLI entry: train, print the metrics; exit code 2 on unusable input."""
+def command(db_path, labels_path, models_dir=None, rules_override=None, echo=print, *, annotations=None,
+            force: bool = False) -> int:
+    """CLI entry: train, print the metrics; exit 1 when the guard refuses promotion, 2 on unusable input."""
     from pipeline.rules.catalogue import CatalogueError
 
     try:
-        result = train_classifier(db_path, labels_path, models_dir, rules_override)
-    except (TrainError, CatalogueError, ValueError, FileNotFoundError) as exc:
+        res = train_classifier(db_path, labels_path, models_dir, rules_override, annotations=annotations, force=force)
+    except (TrainError, CatalogueError, registry.RegistryError, ValueError, FileNotFoundError) as exc:
         echo(f"错误: {exc}")
         return 2
-    m = result["metrics"]
-    echo(f"已注册 {result['version']} → {result['path']}")
-    echo(f"病历 {m['records']} (违规 {m['positives']})，未匹配标签 {m['labels_unmatched']}；"
-         f"交叉验证 ROC-AUC {m['cv_roc_auc']}，AP {m['cv_average_precision']}，Brier {m['cv_brier']}")
+    m = res["metrics"]
+    echo(f"已登记 registered {res['id']} → {res['path']}")
+    echo(f"训练病历 {m['records']} (违规 {m['positives']})，其中审核结论 {m['annotated_records']}，未匹配标签 {m['labels_unmatched']}")
+    echo(f"留出集 held-out {m['n_heldout']} (违规 {m['heldout_positives']}{'，沿用上一版本' if m['heldout_reused'] else ''})："
+         f"ROC-AUC {m['auc']}，AP {m['average_precision']}，Brier {m['brier']}")
+    echo(f"交叉验证 CV (训练部分)：ROC-AUC {m['cv_roc_auc']}，AP {m['cv_average_precision']}，Brier {m['cv_brier']}")
+    b = res["baseline"]
+    if b and "auc" in b:
+        echo(f"当前版本 {b['version']} 在同一留出集：ROC-AUC {b['auc']}，AP {b['average_precision']}，Brier {b['brier']}")
     echo(f"分违规类型模型: {', '.join(m['per_type_models']) or '无 (样本不足)'}")
+    if not res["promoted"]:
+        echo(res["reason"])
+        return 1
+    echo(f"已发布 promoted {res['id']}: {res['reason']}")
     return 0
