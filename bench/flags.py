@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import time
 import sys
@@ -31,13 +32,17 @@ from pipeline.score.train import match, read_labels  # noqa: E402
 MEDREVIEW = [sys.executable, str(ROOT / "cli.py")]
 
 
-def sh(*args):
+def sh(*args, models: Path | None = None):
+    """Run the CLI; ``models`` is the model registry it sees (MEDREVIEW_MODELS)."""
     print("$ medreview", " ".join(map(str, args)), flush=True)
-    subprocess.run(MEDREVIEW + [str(a) for a in args], check=False, cwd=ROOT)
+    env = dict(os.environ)
+    if models is not None:
+        env["MEDREVIEW_MODELS"] = str(models)
+    subprocess.run(MEDREVIEW + [str(a) for a in args], check=False, cwd=ROOT, env=env)
 
 
 def build(out: Path, records: int, seed: int, form: str, rates: dict | None, clean_share: float,
-          no_ner: bool) -> tuple[Path, Path]:
+          no_ner: bool, models: Path) -> tuple[Path, Path]:
     """Generate a batch (in-process generator), ingest the chosen form and run every stage."""
     from pipeline.synth.generate import generate
 
@@ -51,7 +56,7 @@ def build(out: Path, records: int, seed: int, form: str, rates: dict | None, cle
     if not db.exists():
         sh("ingest", batch / form, "--db", db)
     t0 = time.monotonic()
-    sh("run", "--db", db, "--workers", 2)
+    sh("run", "--db", db, "--workers", 2, models=models)
     if no_ner:
         # No trained NER model on this machine: the extract stage fails every record. Rules do not
         # need entities (they read sections with negation cues), so score without them.
@@ -66,7 +71,7 @@ def build(out: Path, records: int, seed: int, form: str, rates: dict | None, cle
 
 def latest_scores(db) -> dict[int, float]:
     out = {}
-    for rid, p, mv in db.execute("SELECT record_id, probability, model_version FROM scores ORDER BY created_at"):
+    for rid, p, mv in db.execute("SELECT record_id, probability, model_version FROM scores ORDER BY created_at, id"):
         out[rid] = p  # last written wins: the current model
     return out
 
@@ -157,25 +162,26 @@ def main() -> None:
     ap.add_argument("--no-ner", action="store_true", help="score without entities when no NER model is trained")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    train_db, train_labels = build(a.out, a.train_records, a.train_seed, a.train_form, None, 0.6, a.no_ner)
-    sh("train", "classifier", "--db", train_db, "--labels", train_labels, "--models-dir", a.out / "models")
-    eval_db, eval_labels = build(a.out, a.records, a.seed, a.form, json.loads(a.rates), a.clean_share, a.no_ner)
+    # Both batches are first scored by rules alone (an empty registry), so the classifier shipped
+    # in models/ plays no part; the classifier trained here is then registered in its own registry.
+    no_models = a.out / "no-models"
+    no_models.mkdir(exist_ok=True)
+    bench_models = a.out / "models"
+    train_db, train_labels = build(a.out, a.train_records, a.train_seed, a.train_form, None, 0.6, a.no_ner,
+                                   no_models)
+    sh("train", "classifier", "--db", train_db, "--labels", train_labels, "--models-dir", bench_models,
+       "--force", models=bench_models)
+    eval_db, eval_labels = build(a.out, a.records, a.seed, a.form, json.loads(a.rates), a.clean_share, a.no_ner,
+                                 no_models)
     print("\n== rules only, evaluation batch (seed %d, %s) ==" % (a.seed, a.form))
     report(evaluate(eval_db, eval_labels))
-    # score the evaluation batch with the classifier trained on the other batch
-    model = store.connect(train_db).execute(
-        "SELECT id, kind, path, metrics, data_hash, parent, created_at FROM model_versions"
-        " WHERE kind = 'classifier' ORDER BY created_at DESC LIMIT 1").fetchone()
-    if model:
-        edb = store.connect(eval_db)
-        with store.transaction(edb):
-            edb.execute("UPDATE model_versions SET promoted = 0 WHERE kind = 'classifier'")
-            edb.execute("INSERT OR REPLACE INTO model_versions (id, kind, path, metrics, data_hash, parent, promoted,"
-                        " created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)", model)
-            edb.execute("UPDATE records SET stage = 'extracted' WHERE stage = 'scored'")
-        sh("run", "--db", eval_db, "--stages", "score", "--workers", 2)
-        print("\n== with classifier %s (trained on seed %d, %s) ==" % (model[0], a.train_seed, a.train_form))
-        report(evaluate(eval_db, eval_labels))
+    # re-score the evaluation batch with the classifier trained on the other batch
+    edb = store.connect(eval_db)
+    edb.execute("UPDATE records SET stage = 'extracted' WHERE stage = 'scored'")
+    sh("run", "--db", eval_db, "--stages", "score", "--workers", 2, models=bench_models)
+    version = (bench_models / "classifier" / "CURRENT").read_text().strip()
+    print("\n== with classifier %s (trained on seed %d, %s) ==" % (version, a.train_seed, a.train_form))
+    report(evaluate(eval_db, eval_labels))
 
 
 if __name__ == "__main__":
