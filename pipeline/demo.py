@@ -1,7 +1,8 @@
 """`medreview demo`: the whole loop on the built-in sample batch, printing where the results are.
 
 generate → ingest → run (read, segment, extract, score) → [simulated reviewer decisions →
-annotations export] → report. Re-running it reuses what is already there (every step is idempotent).
+annotations export → retrain the classifier into the demo's own registry] → report.
+Re-running it reuses what is already there (every step is idempotent).
 """
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ def _simulate_reviews(db, labels_path: Path, n: int, annotations_dir: Path, cons
     console.print(f"审核结论导出 annotations: {res['path']} ({res['rows']} rows)")
 
 
+def _retrain(db_path: Path, labels_path: Path, annotations_dir: Path, models_dir: Path, console) -> None:
+    """Retrain on the generator's labels with the reviewers' decisions winning, into the demo's own
+    registry (the shipped models/ stay untouched)."""
+    from pipeline.score import train
+
+    console.print(f"重新训练 retraining the classifier → {models_dir}")
+    train.command(db_path, labels_path, models_dir, annotations=annotations_dir, echo=console.print)
+
+
 def run_demo(out: Path, *, records: int, form: str, console, simulate_reviews: int = 0) -> int:
     from pipeline import report, synth
 
@@ -61,6 +71,7 @@ def run_demo(out: Path, *, records: int, form: str, console, simulate_reviews: i
     status.render(console, status.collect(db), None)
     if simulate_reviews:
         _simulate_reviews(db, batch / "labels.jsonl", simulate_reviews, out / "annotations", console)
+        _retrain(db_path, batch / "labels.jsonl", out / "annotations", out / "models", console)
     paths = report.write_report(db, out / "report")
     console.print(f"\n数据库 database:  {db_path.resolve()}")
     console.print(f"报告 report:      {Path(paths['html']).resolve()}")

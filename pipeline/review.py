@@ -203,9 +203,24 @@ class QueueFilter:
     reviewer: str | None = None
     date_from: str | None = None        # discharge date, ISO prefix compare
     date_to: str | None = None
+    order: str | None = None            # None/"risk": riskiest first; "uncertain": active learning
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v}
+
+
+ORDERS = (None, "risk", "uncertain")
+
+
+def margin(probability: float | None) -> float:
+    """Distance from the decision boundary; unscored records count as certain (sorted last)."""
+    return abs(probability - 0.5) if probability is not None else 1.0
+
+
+def least_certain_first(items: list[dict]) -> list[dict]:
+    """Active learning: the cases the classifier is least sure about first — a decision there
+    teaches the next model the most. Stable, so equally uncertain cases keep the risk order."""
+    return sorted(items, key=lambda i: margin(i.get("probability")))
 
 
 def _latest_scores(db) -> dict[int, dict]:
@@ -230,6 +245,8 @@ def queue(db, flt: QueueFilter | None = None, *, at: _dt.datetime | None = None)
     flt = flt or QueueFilter()
     if flt.status and flt.status not in STATUSES:
         raise ReviewError(f"状态无效: {flt.status!r}")
+    if flt.order not in ORDERS:
+        raise ReviewError(f"排序无效: {flt.order!r}")
     flags = list(db.query("SELECT id, record_id, rule_id, rule_name, severity, score, amount, source FROM flags"))
     by_record: dict[int, list[dict]] = {}
     for f in flags:
@@ -299,6 +316,8 @@ def queue(db, flt: QueueFilter | None = None, *, at: _dt.datetime | None = None)
             i["id"],
         )
     )
+    if flt.order == "uncertain":
+        items = least_certain_first(items)
     for i in items:
         del i["_max_flag_score"]
     total = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
@@ -368,7 +387,8 @@ def claim_next(
     db, user: str, flt: QueueFilter | None = None, *, after: int | None = None,
     ttl: int = CLAIM_TTL_S, at: _dt.datetime | None = None,
 ) -> int | None:
-    """Claim the riskiest pending case nobody else holds; ``after`` starts behind that case."""
+    """Claim the first pending case in queue order (riskiest, or least certain) that nobody else
+    holds; ``after`` starts behind that case."""
     flt = QueueFilter(**{**(flt or QueueFilter()).__dict__, "status": "pending"})
     ids = [i["id"] for i in queue(db, flt, at=at)["items"]]
     if after in ids:

@@ -91,6 +91,7 @@ class FilterIn(BaseModel):
     reviewer: Optional[str] = None
     date_from: Optional[str] = None
     date_to: Optional[str] = None
+    order: Optional[str] = None
     after: Optional[int] = None
 
 
@@ -262,20 +263,21 @@ def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie
         u = request.state.user
         return {"name": u["name"], "role": u["role"], "csrf_token": request.state.csrf}
 
-    def _filter(hospital, rule, status, reviewer, date_from, date_to) -> review.QueueFilter:
+    def _filter(hospital, rule, status, reviewer, date_from, date_to, order="") -> review.QueueFilter:
         return review.QueueFilter(hospital or None, rule or None, status or None, reviewer or None,
-                                  date_from or None, date_to or None)
+                                  date_from or None, date_to or None, order or None)
 
-    @r.get("/api/queue", summary="待审队列（按风险排序）")
+    @r.get("/api/queue", summary="待审队列（按风险排序，order=uncertain 时模型最不确定者优先）")
     def api_queue(hospital: str = "", rule: str = "", status: str = "", reviewer: str = "",
-                  date_from: str = "", date_to: str = ""):
+                  date_from: str = "", date_to: str = "", order: str = ""):
         # Plain dicts already: skip FastAPI's recursive encoder, which dominates on big batches.
-        return JSONResponse(review.queue(get_db(), _filter(hospital, rule, status, reviewer, date_from, date_to)))
+        return JSONResponse(review.queue(get_db(), _filter(hospital, rule, status, reviewer, date_from, date_to,
+                                                           order)))
 
     @r.get("/", response_class=HTMLResponse, include_in_schema=False)
     def queue_page(request: Request, hospital: str = "", rule: str = "", status: str = "",
-                   reviewer: str = "", date_from: str = "", date_to: str = "", p: int = 1):
-        q = review.queue(get_db(), _filter(hospital, rule, status, reviewer, date_from, date_to))
+                   reviewer: str = "", date_from: str = "", date_to: str = "", order: str = "", p: int = 1):
+        q = review.queue(get_db(), _filter(hospital, rule, status, reviewer, date_from, date_to, order))
         n_pages = max(1, -(-len(q["items"]) // QUEUE_PAGE))
         p = min(max(1, p), n_pages)
         return page(request, "queue.html", {
@@ -284,14 +286,16 @@ def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie
 
     @r.post("/api/next", summary="领取下一个待审病例", dependencies=[Depends(require_csrf)])
     def api_next(request: Request, body: FilterIn):
-        flt = review.QueueFilter(body.hospital, body.rule, None, body.reviewer, body.date_from, body.date_to)
+        flt = review.QueueFilter(body.hospital, body.rule, None, body.reviewer, body.date_from, body.date_to,
+                                 body.order)
         rid = review.claim_next(get_db(), request.state.user["name"], flt, after=body.after, ttl=claim_ttl)
         return {"record_id": rid}
 
     @r.post("/next", include_in_schema=False, dependencies=[Depends(require_csrf)])
     def next_case(request: Request, after: Optional[int] = Form(None), hospital: str = Form(""),
-                  rule: str = Form(""), reviewer: str = Form(""), date_from: str = Form(""), date_to: str = Form("")):
-        flt = _filter(hospital, rule, "", reviewer, date_from, date_to)
+                  rule: str = Form(""), reviewer: str = Form(""), date_from: str = Form(""), date_to: str = Form(""),
+                  order: str = Form("")):
+        flt = _filter(hospital, rule, "", reviewer, date_from, date_to, order)
         rid = review.claim_next(get_db(), request.state.user["name"], flt, after=after, ttl=claim_ttl)
         return RedirectResponse(f"/cases/{rid}" if rid else "/?done=1", status_code=303)
 

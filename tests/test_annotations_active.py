@@ -70,3 +70,26 @@ def test_simulated_reviewer_follows_truth_riskiest_first(db):
     # newest scores (v2): 1:0.95, 4:0.4, 3:0.3, 2:0.1 -> records 1, 4, 3 decided; 2 and 5 untouched
     assert got == {1: "confirmed", 4: "confirmed", 3: "rejected", 2: "pending", 5: "pending"}
     assert simulate_reviewer(db, truth, {"R-X": "x", "R": "y"}, 10, records=[1, 2, 3, 4]) == 1   # only 2 left
+
+
+def test_queue_order_uncertain_is_available_to_the_ui_and_claims(tmp_path):
+    """The UI's queue and "next case" follow the active-learning order when asked."""
+    from pipeline import review, store
+
+    db = store.connect(tmp_path / "a.db")
+    with store.transaction(db):
+        for rid, p in ((1, 0.95), (2, 0.52), (3, 0.10)):
+            store.insert_one(db, "records", {"id": rid, "sha256": f"s{rid}", "source_path": f"/x/{rid}.pdf",
+                                             "kind": "pdf", "created_at": "t", "updated_at": "t"})
+            store.insert_one(db, "flags", {"record_id": rid, "rule_id": "R", "severity": "可疑", "score": 0.5,
+                                           "created_at": "t"})
+            store.insert_one(db, "scores", {"record_id": rid, "model_version": "m", "probability": p,
+                                            "created_at": "t"})
+    risk = [i["id"] for i in review.queue(db)["items"]]
+    uncertain = [i["id"] for i in review.queue(db, review.QueueFilter(order="uncertain"))["items"]]
+    assert risk == [1, 2, 3] and uncertain == [2, 3, 1]
+    assert review.claim_next(db, "u1", review.QueueFilter(order="uncertain")) == 2
+    import pytest
+
+    with pytest.raises(review.ReviewError):
+        review.queue(db, review.QueueFilter(order="random"))
