@@ -29,6 +29,15 @@ def _open(db_path: Path):
         return None
 
 
+def open_existing(db_path: Path):
+    """Open a database that must already exist (commands that only read or report on a batch);
+    print why not and return None."""
+    if not Path(db_path).exists():
+        err.print(f"[red]错误[/red] {db_path}: 数据库不存在 (no such database); run `medreview init` or `ingest` first")
+        return None
+    return _open(db_path)
+
+
 def init(db_path: Path) -> int:
     db = _open(db_path)
     if db is None:
@@ -145,10 +154,7 @@ def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: b
 
 
 def status(db_path: Path, *, as_json: bool = False, list_failed: bool = False) -> int:
-    if not Path(db_path).exists():
-        err.print(f"[red]错误[/red] {db_path}: 数据库不存在 (no such database); run `medreview init` or `ingest` first")
-        return EXIT_USAGE
-    db = _open(db_path)
+    db = open_existing(db_path)
     if db is None:
         return EXIT_USAGE
     counts = status_mod.collect(db)

@@ -2,7 +2,8 @@
 import pytest
 
 from pipeline import review, store
-from pipeline.annotations.active import least_certain_first, uncertain_queue
+from pipeline.annotations.active import uncertain_queue
+from pipeline.review import least_certain_first
 from pipeline.report.changes import reviewed_labels, score_changes
 
 T = "2026-11-20T08:00:00+00:00"

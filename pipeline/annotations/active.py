@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pipeline import review
-from pipeline.review import least_certain_first, margin  # noqa: F401  (the public helpers)
 
 
 def uncertain_queue(db, flt: review.QueueFilter | None = None) -> dict:

@@ -5,20 +5,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipeline import store
+from pipeline.commands import open_existing
 from pipeline.annotations.export import export_decisions
 
 console = Console(highlight=False, soft_wrap=True)
 
 
 def export(db_path: Path, out: Path, *, mask: bool = True) -> int:
-    if not Path(db_path).exists():
-        console.print(f"[red]错误[/red] 数据库不存在: {db_path}")
-        return 2
-    try:
-        db = store.connect(db_path)
-    except store.StoreError as exc:
-        console.print(f"[red]错误[/red] {exc}")
+    db = open_existing(db_path)
+    if db is None:
         return 2
     res = export_decisions(db, out, mask=mask)
     if res["new"]:

@@ -5,20 +5,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipeline import store
+from pipeline.commands import open_existing
 from pipeline.report import write_report
 
 console = Console(highlight=False, soft_wrap=True)
 
 
 def report(db_path: Path, out: Path, *, mask: bool = True, pdf: bool = False) -> int:
-    if not Path(db_path).exists():
-        console.print(f"[red]错误[/red] 数据库不存在: {db_path}")
-        return 2
-    try:
-        db = store.connect(db_path)
-    except store.StoreError as exc:
-        console.print(f"[red]错误[/red] {exc}")
+    db = open_existing(db_path)
+    if db is None:
         return 2
     res = write_report(db, out, mask=mask, pdf=pdf)
     b = res["batch"]
