@@ -269,10 +269,10 @@ app.add_typer(annotations_app, name="annotations")
 def annotations_export(
     db: Path = DB_OPTION,
     out: Path = typer.Option(Path("annotations"), "--out", help="Annotations folder (schema: annotations/SCHEMA.md)."),
-    no_mask: bool = typer.Option(False, "--no-mask", help="Keep patient names and ID numbers in notes and evidence."),
+    no_mask: bool = typer.Option(False, "--no-mask", help="Keep patient names and ID numbers in notes, evidence and section text."),
 ) -> None:
-    """Export confirmed/rejected flag decisions as JSONL, versioned by content hash (an unchanged
-    export writes nothing)."""
+    """Export confirmed/rejected flag decisions as JSONL and reviewers' entity corrections as JSONL
+    plus spaCy DocBin, versioned by content hash (an unchanged export writes nothing)."""
     from pipeline.annotations import commands as annotations_commands
 
     _exit(annotations_commands.export(db, out, mask=not no_mask))

@@ -689,10 +689,8 @@ def case_view(
                 ln["segments"] = [(ln["text"], True)]
             lines.append(ln)
 
-    entities = list(db.query(
-        "SELECT e.id, e.label, e.text, e.negated, e.uncertain, e.historical, e.family, e.code, e.code_name,"
-        " e.page_id, p.page_no FROM entities e LEFT JOIN pages p ON p.id = e.page_id"
-        " WHERE e.record_id = ? ORDER BY e.seq", [record_id]))
+    from pipeline.entity_review import record_entities   # it builds on this module's claims
+    entities = record_entities(db, record_id)
     flagged_charges = {c for f in flags for c in f["charge_ids"]}
     charges = list(db.query(
         "SELECT c.id, c.seq, c.source, c.at, c.item_code, c.item_name, c.category, c.qty, c.unit_price, c.amount,"

@@ -1,8 +1,9 @@
 """Batch runner: runs each stage over every record that is ready for it.
 
-One writer: workers (processes of ``pipeline/pool.py``, or Ray actors) compute (``stage.work``) and stream picklable results back; the
-main process writes them (``stage.save`` / ``stage.finish``), each in its own transaction, so a
-kill at any point leaves the database consistent and the next run resumes where it stopped.
+One writer: workers (processes of ``pipeline/pool.py``, or Ray actors of
+``pipeline/ray_executor.py``) compute (``stage.work``) and send picklable results back; the main
+process writes them (``stage.save`` / ``stage.finish``), each in its own transaction, so a kill at
+any point leaves the database consistent and the next run resumes where it stopped.
 A record whose work raises, hangs past the timeout, or kills its worker is failed with a reason
 and the batch goes on.
 

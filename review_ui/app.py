@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from pipeline import review
+from pipeline import entity_review, review
 from pipeline.pageimages import page_image as page_image_of
 from pipeline.store import connect
 from review_ui import auth
@@ -83,6 +83,17 @@ class AddFlagIn(BaseModel):
     charge_ids: list[int] = []
     note: Optional[str] = None
     ms_spent: Optional[int] = None
+
+
+class EntityCorrectionIn(BaseModel):
+    action: str = Field(description="add | remove | relabel | set-attribute")
+    entity: Optional[str] = Field(None, description="e<entities.id> or c<correction id> (not for add)")
+    label: Optional[str] = None
+    section_id: Optional[int] = Field(None, description="add: span in this section's text ...")
+    line_id: Optional[int] = Field(None, description="... or in this OCR line's text")
+    start: Optional[int] = None
+    end: Optional[int] = None
+    attributes: dict[str, bool] = {}
 
 
 class FilterIn(BaseModel):
@@ -314,6 +325,7 @@ def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie
         current = next((f for f in case["flags"] if f["id"] == cur), None)
         return page(request, "case.html", {
             "case": case, "current": current, "nav": nav, "reasons": review.reject_reasons(),
+            "entity_labels": entity_review.labels(), "attribute_labels": entity_review.ATTRIBUTE_LABELS,
             "readonly": case["claimed_by"] not in (None, request.state.user["name"]),
         })
 
@@ -340,6 +352,33 @@ def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie
     def api_add(request: Request, record_id: int, body: AddFlagIn):
         return review.add_flag(get_db(), request.state.user["name"], record_id, ttl=claim_ttl,
                                **body.model_dump())
+
+    @r.get("/api/cases/{record_id}/entities", summary="病例的实体（含审核员更正，removed=已删除）")
+    def api_entities(record_id: int):
+        return entity_review.record_entities(get_db(), record_id, include_removed=True)
+
+    @r.post("/api/cases/{record_id}/entities", summary="更正实体：新增、删除、改类别、改属性",
+            dependencies=[Depends(require_csrf)])
+    def api_correct_entity(request: Request, record_id: int, body: EntityCorrectionIn):
+        return entity_review.correct(get_db(), request.state.user["name"], record_id, body.action, ttl=claim_ttl,
+                                     **body.model_dump(exclude={"action"}))
+
+    @r.post("/cases/{record_id}/entities", include_in_schema=False, dependencies=[Depends(require_csrf)])
+    async def correct_entity_form(request: Request, record_id: int):
+        form = await request.form()
+
+        def num(name):
+            v = str(form.get(name) or "")
+            return int(v) if v.isdigit() else None
+
+        attr = str(form.get("attribute") or "")
+        entity_review.correct(
+            get_db(), request.state.user["name"], record_id, str(form.get("action") or ""),
+            entity=str(form.get("entity") or "") or None, label=str(form.get("label") or "") or None,
+            section_id=num("section_id"), line_id=num("line_id"), start=num("start"), end=num("end"),
+            attributes={attr: form.get("value") == "1"} if attr else None, ttl=claim_ttl)
+        back = {k: v for k, v in (("flag", num("flag")), ("page_no", num("page_no"))) if v is not None}
+        return RedirectResponse(f"/cases/{record_id}?{urlencode(back)}#entities", status_code=303)
 
     def after_decision(request: Request, record_id: int, flag_id: int | None, action: str) -> RedirectResponse:
         db = get_db()

@@ -18,7 +18,7 @@ if not Path(CHROMIUM).exists():
 import uvicorn  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
-from pipeline.store import connect  # noqa: E402
+from pipeline.store import connect, insert_one, transaction  # noqa: E402
 from review_ui import auth, create_app  # noqa: E402
 from review_ui.sample import build  # noqa: E402
 
@@ -44,7 +44,14 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     db_path = tmp_path_factory.mktemp("ui") / "audit.db"
     ids = build(db_path, distinct_images=4)
-    auth.add_user(connect(db_path), "reviewer1", "reviewer", "pw-reviewer-1")
+    db = connect(db_path)
+    auth.add_user(db, "reviewer1", "reviewer", "pw-reviewer-1")
+    # A section over page 1 of the flagless case, for annotating entities (the sample has none).
+    lids = [ids["ZY2026004"]["line_ids"][(1, n)] for n in range(1, 6)]
+    text = "\n".join(db.conn.execute("SELECT text FROM lines WHERE id = ?", (i,)).fetchone()[0] for i in lids)
+    with transaction(db):
+        insert_one(db, "sections", {"record_id": ids["ZY2026004"]["record_id"], "seq": 1, "name": "病程记录",
+                                    "text": text, "line_start": lids[0], "line_end": lids[-1]})
     port = _free_port()
     config = uvicorn.Config(create_app(db_path), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
@@ -174,3 +181,25 @@ def test_drawing_a_box_selects_lines_for_a_new_flag(server, page):
     page.fill("#addform input[name=rule_id]", "R-TEST-01")
     page.click("#addform button[type=submit]")
     expect(page.locator(".flaglist")).to_contain_text("R-TEST-01")
+
+
+def test_selecting_ocr_text_adds_an_entity(server, page):
+    base, ids = server
+    rid = ids["ZY2026004"]["record_id"]
+    lid = ids["ZY2026004"]["line_ids"][(1, 2)]
+    page.goto(f"{base}/cases/{rid}?page_no=1")
+    expect(page.locator("#entity-add")).to_be_hidden()
+    picked = page.evaluate("""([id, s, e]) => {
+        const span = document.querySelector(`#line-${id} span.t`);
+        const r = document.createRange();
+        r.setStart(span.firstChild, s); r.setEnd(span.firstChild, e);
+        getSelection().removeAllRanges(); getSelection().addRange(r);
+        span.dispatchEvent(new MouseEvent("mouseup", {bubbles: true}));
+        return r.toString(); }""", [lid, 2, 6])
+    expect(page.locator("#entity-add")).to_be_visible()
+    expect(page.locator("#entity-add-text")).to_have_text(picked)
+    page.select_option("#entity-add select[name=label]", "SYMPTOM")
+    page.click("#entity-add button[type=submit]")
+    added = page.locator(".entities li", has_text="审核员新增")
+    expect(added).to_contain_text(picked)
+    expect(added.locator(".lbl")).to_have_text("症状和体征")

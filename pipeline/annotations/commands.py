@@ -6,6 +6,7 @@ from pathlib import Path
 from rich.console import Console
 
 from pipeline.commands import open_existing
+from pipeline.annotations.entities import export_entity_corrections
 from pipeline.annotations.export import export_decisions
 
 console = Console(highlight=False, soft_wrap=True)
@@ -24,6 +25,15 @@ def export(db_path: Path, out: Path, *, mask: bool = True) -> int:
         console.print("没有已审核的疑点，未导出 (no decided flags; nothing exported)")
     else:
         console.print(f"无变化 unchanged: 最新版本 latest version {res['version']} ({res['rows']} rows)")
+    ent = export_entity_corrections(db, out, mask=mask)
+    if ent["new"]:
+        console.print(f"已导出实体更正 exported entity corrections: {ent['rows']} sections → {ent['path']}"
+                      f" + {ent['docbin'].name} (版本 version {ent['version']}, 新增 added {ent['added']},"
+                      f" 修改 changed {ent['changed']}, 移除 removed {ent['removed']}, parent {ent['parent'] or '-'})")
+    elif ent["parent"] is None:
+        console.print("没有实体更正，未导出 (no entity corrections; nothing exported)")
+    else:
+        console.print(f"实体更正无变化 entity corrections unchanged: 最新版本 latest version {ent['version']}")
     if not mask:
         console.print("[yellow]注意[/yellow] 未脱敏导出，含患者身份信息 (unmasked export contains patient data)")
     return 0

@@ -113,6 +113,30 @@
     });
   }
 
+  // Selecting text in one OCR line opens the "new entity" form with the line and the offsets.
+  var entityForm = document.getElementById("entity-add");
+  var linesEl = document.getElementById("lines");
+  if (entityForm && linesEl) linesEl.addEventListener("mouseup", function () {
+    var sel = window.getSelection();
+    if (!sel || sel.isCollapsed || !sel.rangeCount) return;
+    var range = sel.getRangeAt(0);
+    var start = range.startContainer.parentElement, end = range.endContainer.parentElement;
+    var span = start && start.closest("span.t");
+    if (!span || !end || end.closest("span.t") !== span) return;   // one line at a time
+    var before = document.createRange();
+    before.selectNodeContents(span);
+    before.setEnd(range.startContainer, range.startOffset);
+    var from = before.toString().length, text = range.toString();
+    if (!text.trim()) return;
+    entityForm.elements.line_id.value = span.closest("li").dataset.line;
+    entityForm.elements.start.value = String(from);
+    entityForm.elements.end.value = String(from + text.length);
+    document.getElementById("entity-add-text").textContent = text;
+    entityForm.hidden = false;
+    var details = document.getElementById("entities");
+    if (details) details.open = true;
+  });
+
   function go(flag) { if (flag) window.location.href = "/cases/" + record + "?flag=" + flag; }
 
   document.addEventListener("keydown", function (e) {
