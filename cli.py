@@ -135,17 +135,27 @@ def review(
 @train_app.command("ner")
 def train_ner(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Reference data folder (default: ../shared/data or $MEDREVIEW_SHARED_DATA)."),
-    out: Path = typer.Option(Path("models/ner"), "--out", help="Model folder to write."),
+    out: Optional[Path] = typer.Option(None, "--out", "--models-dir", help="Without --from: model folder to write (default models/ner). With --from: model registry folder (default: the repository's models/ or $MEDREVIEW_MODELS)."),
     seed: int = typer.Option(0, help="Random seed (shuffling, initialization, dev set); the 80/20 held-out split is fixed."),
     time_budget: float = typer.Option(1800.0, "--time-budget", help="Safety cap in seconds per NER component (training normally stops earlier, 4 epochs without dev improvement)."),
     max_epochs: int = typer.Option(30, "--max-epochs", help="Most epochs per NER component."),
     workers: int = typer.Option(2, help="Processes (one core each): the two components train in parallel."),
+    annotations: Optional[Path] = typer.Option(None, "--from", help="Exported reviewer entity corrections (annotations/ folder or a version file): retrain on them plus the corpora, register a new version, promote it unless worse."),
+    force: bool = typer.Option(False, "--force", help="With --from: promote even when the new version is worse than the current one on the held-out parts."),
 ) -> None:
     """Train the NER components on the 80 % training split of Yidu-S4K and CCKS 2017, measure them
-    on the held-out 20 %, and write the model folder with its model card."""
+    on the held-out 20 %, and write the model folder with its model card. With --from: add the
+    reviewers' corrected sections (a fixed 20 % of them held out), compare with the current
+    version on the same held-out parts, register under models/ner/<version>/ and promote it
+    unless it is worse (exit 1 then; --force promotes anyway)."""
     from pipeline.nlp import commands as nlp_commands
 
-    _exit(nlp_commands.train_ner(data_dir, out, seed, time_budget, max_epochs, workers))
+    if annotations is not None:
+        from pipeline.nlp import retrain
+
+        _exit(retrain.command(annotations, data_dir, out, force=force, seed=seed, time_budget_s=time_budget,
+                              max_epochs=max_epochs, workers=workers, echo=typer.echo))
+    _exit(nlp_commands.train_ner(data_dir, out or Path("models/ner"), seed, time_budget, max_epochs, workers))
 
 
 @train_app.command("classifier")

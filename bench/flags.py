@@ -100,13 +100,17 @@ def recall_at_precision(y, p, target=0.8) -> float:
     return best
 
 
-def evaluate(db_path: Path, labels_path: Path) -> dict:
+def evaluate(db_path: Path, labels_path: Path, *, scored_only: bool = False) -> dict:
+    """``scored_only``: judge only the records the pipeline finished (a batch cut short)."""
     from sklearn.metrics import roc_auc_score
 
     db = store.connect(db_path)
     cat = catalogue.load()
     vtype = {r.id: r.violation_type for r in cat.rules}
     matched = match(db, read_labels(labels_path))
+    if scored_only:
+        scored = {r[0] for r in db.execute("SELECT id FROM records WHERE stage = 'scored'")}
+        matched = {rid: label for rid, label in matched.items() if rid in scored}
     flagged = defaultdict(lambda: defaultdict(float))   # rid → type → amount
     for rid, rule_id, amount in db.execute("SELECT record_id, rule_id, amount FROM flags WHERE source = 'system'"):
         flagged[rid][vtype.get(rule_id, rule_id)] += amount or 0

@@ -3,7 +3,8 @@
     from pipeline.nlp.pipeline import extract_entities
     extract_entities("否认高血压、糖尿病病史", section="既往史")
 
-The model folder defaults to ``models/ner`` in the repo (override: $MEDREVIEW_NER_MODEL).
+The model folder is the registry's promoted NER version (``pipeline.registry``), falling back to
+``models/ner`` in the repo (override: $MEDREVIEW_NER_MODEL).
 DISEASE mentions are coded against ICD-10, OPERATION mentions against ICD-9-CM-3: the national
 clinical tables from the shared data when present, else the small built-in table; any table with
 code/name columns can be given.
@@ -55,7 +56,17 @@ class Entity:
 
 
 def model_dir() -> Path:
-    return Path(os.environ.get("MEDREVIEW_NER_MODEL") or DEFAULT_MODEL)
+    """$MEDREVIEW_NER_MODEL, else the registry's promoted NER version, else models/ner."""
+    env = os.environ.get("MEDREVIEW_NER_MODEL")
+    if env:
+        return Path(env)
+    from pipeline import registry
+
+    try:
+        promoted = registry.current_path("ner")
+    except registry.RegistryError:
+        promoted = None   # a broken registry must not stop extraction; the shipped model still works
+    return promoted if promoted and (promoted / "config.cfg").is_file() else DEFAULT_MODEL
 
 
 def model_version(path: Path) -> str:
@@ -119,7 +130,7 @@ def get_pipeline(path: str | None = None) -> NlpPipeline:
 
 def extract_entities(text: str, section: str | None = None, normalize: bool = True) -> list[Entity]:
     """Entities of a raw string with attributes and codes (default model and tables)."""
-    return get_pipeline().extract(text, section, normalize)
+    return get_pipeline(str(model_dir())).extract(text, section, normalize)   # a promotion takes effect
 
 
 def sha256_dir(path: Path, skip: tuple[str, ...] = ("model.sha256", "README.md", "train_info.json")) -> str:

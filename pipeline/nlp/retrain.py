@@ -1,0 +1,250 @@
+"""`medreview train ner --from annotations/`: retrain the NER components on the base corpora's
+training splits plus reviewers' entity corrections, compare with the current version on the same
+held-out parts, register the result as a new version and promote it when the guard allows.
+
+Training data per component: its corpus's 80 % training split (``corpora.load_split``, the same
+held-out 20 % as the shipped model) plus the corrected sections, keeping only the labels that
+component learns (the Yidu component does not learn SYMPTOM, see train.py). A section's
+reviewer-corrected spans are its only annotation: a base document with the same text is dropped
+from training. A fixed 20 % of the corrected sections, chosen by the hash of their text (so a
+section stays on its side whatever else is exported), is held out and scored separately; held-out
+corrections, and corrections whose text is a base held-out document, never train.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline import registry
+from pipeline.nlp import corpora
+from pipeline.nlp.evaluate import score_spans
+from pipeline.nlp.tokenize import USERDICT_NAME, build_userdict
+
+log = logging.getLogger(__name__)
+
+CORRECTIONS = "corrections"
+HELDOUT_MOD = 5          # text hash % 5 == 0 → held out: a fixed 20 %
+HELDOUT_SALT = "medreview-ner-heldout:"
+# Held-out parts scored for every version, and the metric name each one reports under.
+METRIC_NAMES = {"yidu-s4k": "f1", "ccks2017-cner": "f1_ccks2017", CORRECTIONS: "f1_corrections"}
+
+
+class RetrainError(RuntimeError):
+    """Unusable input: no corrections, corpora missing, or no model to compare with."""
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def is_heldout(text: str) -> bool:
+    return int(hashlib.sha256((HELDOUT_SALT + text_hash(text)).encode()).hexdigest(), 16) % HELDOUT_MOD == 0
+
+
+def correction_docs(rows: list[dict]) -> list[corpora.NerDoc]:
+    """One NerDoc per distinct corrected text (the latest correction wins when a text was
+    corrected in several records); group = the text hash, so copies never straddle a split."""
+    latest: dict[str, dict] = {}
+    for r in sorted(rows, key=lambda r: (r.get("corrected_at") or "", r["key"])):
+        latest[text_hash(r["text"])] = r
+    return [corpora.NerDoc(f"{CORRECTIONS}:{h[:16]}", r["text"],
+                           sorted((e["start"], e["end"], e["label"]) for e in r["entities"]), h, CORRECTIONS)
+            for h, r in sorted(latest.items())]
+
+
+def split_corrections(docs: list[corpora.NerDoc]) -> tuple[list[corpora.NerDoc], list[corpora.NerDoc]]:
+    return [d for d in docs if not is_heldout(d.text)], [d for d in docs if is_heldout(d.text)]
+
+
+def training_sets(base_train: dict[str, list[corpora.NerDoc]], base_held: dict[str, list[corpora.NerDoc]],
+                  corr_train: list[corpora.NerDoc], components: dict) -> tuple[dict[str, list[corpora.NerDoc]], dict]:
+    """component → training docs (base training split + corrections restricted to the
+    component's labels), and counts of what was replaced or left out."""
+    held_texts = {d.text for docs in base_held.values() for d in docs}
+    usable = [d for d in corr_train if d.text not in held_texts]
+    corrected = {d.text for d in usable}
+    out, stats = {}, {"corrections_overlapping_heldout": len(corr_train) - len(usable)}
+    for name, (corpus_names, _) in components.items():
+        base = [d for c in corpus_names for d in base_train[c]]
+        labels = {l for d in base for _, _, l in d.entities}
+        kept = [d for d in base if d.text not in corrected]   # the reviewer's spans win for these texts
+        stats[f"{name}_base_replaced"] = len(base) - len(kept)
+        out[name] = kept + [corpora.NerDoc(d.id, d.text, [e for e in d.entities if e[2] in labels], d.group, d.corpus)
+                            for d in usable]
+    stats["corrections_train"] = len(usable)
+    return out, stats
+
+
+def _docs_hash(docs) -> str:
+    h = hashlib.sha256()
+    for d in docs:
+        h.update(json.dumps([d.text, d.entities], ensure_ascii=False).encode("utf-8"))
+    return h.hexdigest()
+
+
+def evaluate(model_path: Path, heldout: dict[str, list[corpora.NerDoc]]) -> dict:
+    """Metrics named as in METRIC_NAMES (micro-F1 of the full pipeline per held-out part),
+    plus per-part details; a part with no documents gets no metric."""
+    from pipeline.nlp.pipeline import NlpPipeline
+
+    nlp = NlpPipeline(model_path)
+    metrics, detail = {}, {}
+    for part, docs in heldout.items():
+        if not docs:
+            continue
+        pred = nlp.extract_many([(d.text, None) for d in docs], normalize=False)
+        res = score_spans([d.entities for d in docs], [[(e.start, e.end, e.label) for e in p] for p in pred])
+        metrics[METRIC_NAMES[part]] = res["micro"]["f1"]
+        detail[part] = {"documents": len(docs), **res["micro"]}
+    if "yidu-s4k" in detail:
+        metrics.update(precision=detail["yidu-s4k"]["precision"], recall=detail["yidu-s4k"]["recall"])
+    return {"metrics": metrics, "detail": detail, "version": nlp.version}
+
+
+def _baseline(incumbent: dict | None, heldout: dict) -> dict | None:
+    """The current version measured on the candidate's held-out parts, which the guard prefers
+    (an unloadable current version gets no numbers: the guard then falls back to its card)."""
+    from pipeline.nlp.pipeline import ModelMissing
+
+    if incumbent is None:
+        return None
+    try:
+        return {"version": incumbent["version"], **evaluate(Path(incumbent["path"]), heldout)["metrics"]}
+    except (ModelMissing, OSError, ValueError) as exc:
+        log.warning("current NER version %s could not be measured: %s", incumbent["version"], type(exc).__name__)
+        return {"version": incumbent["version"], "error": type(exc).__name__}
+
+
+def _train_worker(job: dict) -> dict:
+    from pipeline.nlp.train import train_on_docs
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    return train_on_docs(job.pop("name"), job.pop("docs"), job.pop("out_dir"), job.pop("userdict"), **job)
+
+
+def _userdict(incumbent_path: Path | None, data_dir: Path, out: Path) -> Path:
+    """The current model's tokenizer dictionary (same tokenization as the model it replaces),
+    else one built from the ICD tables."""
+    src = incumbent_path / "tokenizer" / USERDICT_NAME if incumbent_path else None
+    if src and src.is_file():
+        shutil.copyfile(src, out)
+    else:
+        build_userdict(data_dir / "icd", out=out)
+    return out
+
+
+def retrain_ner(annotations: Path, *, data_dir: Path | None = None, models_dir: Path | None = None,
+                force: bool = False, seed: int = 0, time_budget_s: float = 1800, max_epochs: int = 30,
+                workers: int = 2, train_options: dict | None = None) -> dict:
+    """Train, evaluate against the current version, register and (guard permitting, or
+    ``force``) promote. ``train_options``: extra ``train_on_docs`` parameters (width, depth…).
+    Returns {card, metrics, baseline, promoted, reason, stats}."""
+    from pipeline.annotations.entities import load_corrections
+    from pipeline.annotations.load import AnnotationError, read_manifest
+    from pipeline.nlp.pipeline import DEFAULT_MODEL, sha256_dir
+    from pipeline.nlp.train import COMPONENTS, assemble
+
+    root = Path(models_dir) if models_dir else None
+    data_dir = Path(data_dir) if data_dir else corpora.shared_data_dir()
+    try:
+        rows = load_corrections(Path(annotations))
+    except AnnotationError as exc:
+        raise RetrainError(str(exc)) from exc
+    if not rows:
+        raise RetrainError(f"{annotations}: 没有实体修正 (no entity corrections)")
+    ann_path = Path(annotations)
+    kind_dir = ann_path / "entity_corrections" if (ann_path / "entity_corrections").is_dir() else ann_path
+    ann_version = read_manifest(kind_dir).get("latest") if kind_dir.is_dir() else ann_path.stem
+
+    corpus_names = sorted({c for cs, _ in COMPONENTS.values() for c in cs})
+    missing = [c for c in corpus_names if not (data_dir / corpora.CORPORA[c]).is_file()]
+    if missing:
+        raise RetrainError(f"{data_dir}: corpora not found: {', '.join(missing)} (use --data-dir or MEDREVIEW_SHARED_DATA)")
+    base_train, base_held = {}, {}
+    for c in corpus_names:
+        base_train[c], base_held[c] = corpora.load_split(c, data_dir)
+    corr_train, corr_held = split_corrections(correction_docs(rows))
+    sets, stats = training_sets(base_train, base_held, corr_train, COMPONENTS)
+    stats.update(corrections_rows=len(rows), corrections_heldout=len(corr_held), annotations_version=ann_version)
+    heldout = {**base_held, CORRECTIONS: corr_held}
+    heldout_hash = hashlib.sha256("".join(
+        f"{part}\0{text_hash(d.text)}\n" for part, docs in sorted(heldout.items()) for d in docs).encode()).hexdigest()
+    data_hash = hashlib.sha256(
+        (f"annotations:{ann_version}\n" + "".join(f"{n}:{_docs_hash(sets[n])}\n" for n in sorted(sets))).encode()).hexdigest()
+
+    incumbent = registry.current("ner", root=root)
+    inc_path = Path(incumbent["path"]) if incumbent else (DEFAULT_MODEL if (DEFAULT_MODEL / "config.cfg").is_file() else None)
+    staging = registry.staging_dir("ner", root=root)
+    t0 = time.time()
+    try:
+        with tempfile.TemporaryDirectory(prefix="medreview-ner-retrain-") as tmp:
+            work = Path(tmp)
+            userdict = _userdict(inc_path, data_dir, work / USERDICT_NAME)
+            jobs = [dict(name=n, docs=sets[n], out_dir=work / n, userdict=userdict, seed=seed,
+                         time_budget_s=time_budget_s, max_epochs=max_epochs, log_path=work / f"{n}.log",
+                         **(train_options or {})) for n in COMPONENTS]
+            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ.setdefault(var, "1")
+            if workers > 1:
+                with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+                    infos = pool.map(_train_worker, [dict(j) for j in jobs])
+            else:
+                infos = [_train_worker(dict(j)) for j in jobs]
+            assemble({j["name"]: j["out_dir"] for j in jobs}, staging, userdict)
+        train_s = round(time.time() - t0)
+        (staging / "model.sha256").write_text(f"{sha256_dir(staging)}  ner\n", encoding="utf-8")
+        (staging / "train_info.json").write_text(json.dumps(
+            {"components": infos, "stats": stats, "train_s": train_s, "annotations_version": ann_version},
+            ensure_ascii=False, indent=1), encoding="utf-8")
+        new = evaluate(staging, heldout)
+        baseline = _baseline(incumbent, heldout)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    metrics = {**new["metrics"], "n_corrections_train": stats["corrections_train"],
+               "n_corrections_heldout": len(corr_held), "train_s": train_s}
+    card = registry.register("ner", staging, metrics=metrics, heldout_hash=heldout_hash, data_hash=data_hash,
+                             parent=incumbent["version"] if incumbent else None, baseline=baseline,
+                             notes={"annotations_version": ann_version, "heldout_detail": new["detail"], "stats": stats,
+                                    "heldout": "Yidu-S4K/CCKS 2017 fixed 20 % + corrections with text hash % 5 == 0"},
+                             root=root)
+    card = registry.get("ner", card["version"], root=root)
+    try:
+        event = registry.promote("ner", card["version"], force=force, root=root)
+        promoted, reason = True, event["reason"] + ("（强制 forced）" if event["forced"] else "")
+    except registry.PromotionRefused as exc:
+        promoted, reason = False, str(exc)
+    return {"card": card, "id": card["id"], "path": card["path"], "metrics": metrics, "baseline": baseline,
+            "promoted": promoted, "reason": reason, "stats": stats}
+
+
+def command(annotations: Path, data_dir: Path | None, models_dir: Path | None, *, force: bool, seed: int,
+            time_budget_s: float, max_epochs: int, workers: int, echo=print) -> int:
+    """CLI entry: exit 0 promoted, 1 refused by the guard, 2 unusable input."""
+    try:
+        res = retrain_ner(annotations, data_dir=data_dir, models_dir=models_dir, force=force, seed=seed,
+                          time_budget_s=time_budget_s, max_epochs=max_epochs, workers=workers)
+    except (RetrainError, registry.RegistryError, corpora.CorpusError) as exc:
+        echo(f"错误: {exc}")
+        return 2
+    m, b, s = res["metrics"], res["baseline"] or {}, res["stats"]
+    echo(f"已登记 registered {res['id']} → {res['path']}")
+    echo(f"审核修正 corrections {s['corrections_rows']} 行 (版本 {s['annotations_version']})：训练 {s['corrections_train']}，"
+         f"留出 {s['corrections_heldout']}，与语料留出集重合未用 {s['corrections_overlapping_heldout']}")
+    echo(f"{'held-out micro-F1':<22}{'new':>8}{'current':>9}")
+    for part, name in METRIC_NAMES.items():
+        if name in m:
+            old = b.get(name)
+            echo(f"{part:<22}{m[name]:>8.4f}{'-' if old is None else format(old, '.4f'):>9}")
+    if not res["promoted"]:
+        echo(res["reason"])
+        return 1
+    echo(f"已发布 promoted {res['id']}: {res['reason']}")
+    return 0
