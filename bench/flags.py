@@ -164,6 +164,8 @@ def main() -> None:
     ap.add_argument("--form", default="scan", help="form of the evaluation batch: scan (OCR) or text")
     ap.add_argument("--train-form", default="text", help="form of the training batch")
     ap.add_argument("--no-ner", action="store_true", help="score without entities when no NER model is trained")
+    ap.add_argument("--scored-only", action="store_true",
+                    help="judge only the records the pipeline finished (an evaluation run cut short)")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     # Both batches are first scored by rules alone (an empty registry), so the classifier shipped
@@ -178,14 +180,14 @@ def main() -> None:
     eval_db, eval_labels = build(a.out, a.records, a.seed, a.form, json.loads(a.rates), a.clean_share, a.no_ner,
                                  no_models)
     print("\n== rules only, evaluation batch (seed %d, %s) ==" % (a.seed, a.form))
-    report(evaluate(eval_db, eval_labels))
+    report(evaluate(eval_db, eval_labels, scored_only=a.scored_only))
     # re-score the evaluation batch with the classifier trained on the other batch
     edb = store.connect(eval_db)
     edb.execute("UPDATE records SET stage = 'extracted' WHERE stage = 'scored'")
     sh("run", "--db", eval_db, "--stages", "score", "--workers", 2, models=bench_models)
     version = (bench_models / "classifier" / "CURRENT").read_text().strip()
     print("\n== with classifier %s (trained on seed %d, %s) ==" % (version, a.train_seed, a.train_form))
-    report(evaluate(eval_db, eval_labels))
+    report(evaluate(eval_db, eval_labels, scored_only=a.scored_only))
 
 
 if __name__ == "__main__":
