@@ -135,6 +135,7 @@ def synth_records(n: int, seed: int):
             "orders": sorted(("long" if o.kind == "long" else "temporary", f"{o.start:%Y-%m-%d %H:%M}", o.text)
                              for o in p.orders),
             "temps": sum(len(v.temps) for v in p.vitals),
+            "lab panels": sorted(panel.title for rep in p.labs for panel in rep.panels),
         }
         yield label, [pg.lines for pg in pages], (lambda pages=pages: render_pdf(pages, "bench"))
 
@@ -162,6 +163,7 @@ class Score:
         self.pages = [0, 0]
         self.sec = [0, 0, 0]  # tp, predicted, expected
         self.notes = [0, 0, 0]
+        self.untimed = 0  # progress-note documents without a date-time (a title split from its note)
         self.fields = defaultdict(lambda: [0, 0])
         self.bill = [0, 0]
         self.tables = defaultdict(lambda: [0, 0, 0])  # exact rows: matched, predicted, expected
@@ -208,6 +210,10 @@ class Score:
         want_notes = sorted(n["at"] for n in label["progress_notes"])
         types = {"首次病程记录", "日常病程记录", "上级医师查房记录", "术后首次病程记录"}
         have_notes = sorted(d.at for d in seg.documents if d.doc_type in types and d.at)
+        untimed = [d for d in seg.documents if d.doc_type in types and not d.at]
+        self.untimed += len(untimed)
+        for d in untimed[:2]:
+            self.errors.append(f"note without time {label['admission_no']}#{d.lines[0].page_no}: {d.doc_type}")
         common = sum(min(want_notes.count(a), have_notes.count(a)) for a in set(want_notes))
         self.notes[0] += common
         self.notes[1] += len(have_notes)
@@ -229,6 +235,7 @@ class Score:
         truth = label.get("_tables")
         if truth:
             for key, have in (("labs", sorted((x["item"], x["value"]) for x in seg.labs)),
+                              ("lab panels", sorted(v.value for v in seg.fields if v.name == "lab_panel")),
                               ("orders", sorted((x["kind"], x["start_at"], x["content"]) for x in seg.orders))):
                 common = sum(min(truth[key].count(t), have.count(t)) for t in set(truth[key]))
                 self.tables[key][0] += common
@@ -260,6 +267,7 @@ def report(name: str, s: Score, n: int):
     print(f"{'section boundary F1':34} {100 * f1:7.2f}%   (documents the generator labels sections in)")
     print(f"{'progress-note times (recall)':34} {pct(s.notes[0], s.notes[2])}   {s.notes[0]}/{s.notes[2]} "
           f"(predicted {s.notes[1]})")
+    print(f"{'progress-note documents w/o time':34} {s.untimed:>8}   (should be 0)")
     print(f"{'bill lines: count and total exact':34} {pct(*s.bill)}   {s.bill[0]}/{s.bill[1]} records")
     for key, (ok, got, want) in s.tables.items():
         print(f"{'table ' + key + ' (recall)':34} {pct(ok, want)}   {ok}/{want} (predicted {got}, exact rows)")

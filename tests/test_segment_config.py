@@ -25,6 +25,7 @@ def test_packaged_files_load():
     ("sections.yaml", "doc_types: [检查报告]", "doc_types: [检查单]", "unknown document types"),
     ("fields.yaml", "    type: sex", "    type: gender", "fields.sex.type"),
     ("fields.yaml", "kind: flag}", "kind: flags}", "tables.labs.columns.flag.kind"),
+    ("fields.yaml", "    each: true", "    each: yes please", "fields.lab_panel.each"),
     ("fields.yaml", "  icd9: '", "  icd9: '(", "codes.icd9: bad regular expression"),
 ])
 def test_schema_errors_name_file_and_key(data_dir, file, old, new, message):

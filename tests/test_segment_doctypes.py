@@ -105,3 +105,22 @@ def test_table_header_cell_naming_a_document_is_not_a_title():
 def test_note_start_with_date_and_time_run_together():
     docs = split_documents(page_lines(["日常病程记录\n2020-03-0609:30\n好转。\n2020-03-0710:05\n出院。"]), CFG.titles)
     assert [document_time(d, CFG.titles) for d in docs] == ["2020-03-06 09:30", "2020-03-07 10:05"]
+
+
+BANNER = "青山县人民医院 姓名：蔡勇 住院号：ZY012400001 科别：骨科 床号：11"
+
+
+@pytest.mark.parametrize("title, first, want", [
+    ("首次病程记录", "2024-07-31 20:24", "首次病程记录"),
+    ("上级医师查房记录", "2024-08-02 09:44 副主任医师蒋霞查房记录", "上级医师查房记录"),
+    ("日常病程记录", "2024-08-03 08:45 病程记录", "日常病程记录"),
+])
+def test_patient_banner_under_a_note_title_keeps_the_note_whole(title, first, want):
+    # The generator's pages (and many hospital templates) print the banner between the title
+    # and the note's date line: that must not split the note into a title-only document.
+    pages = [f"{title}\n{BANNER}\n{first}\n病例特点：患者男，42岁。\n医师签名：陈志强\n"
+             "2024-08-04 08:23 病程记录\n患者好转。"]
+    docs = split_documents(page_lines(pages), CFG.titles)
+    got = [(d.doc_type, document_time(d, CFG.titles)) for d in docs]
+    assert got == [(want, first[:16]), ("日常病程记录", "2024-08-04 08:23")]
+    assert [ln.raw for ln in docs[0].lines][:3] == [title, BANNER, first]

@@ -153,3 +153,42 @@ def test_find_datetime_with_and_without_year(text, year, expected):
     from pipeline.dates import find_datetime
     got = find_datetime(text, year=year)
     assert (got[0].strftime("%Y-%m-%d %H:%M") if got else None) == expected
+
+
+def _cells(rows):
+    from pipeline.segment.model import SLine
+    return [SLine(i, 1, 1, i, t, x0, 10.0 * r, x1, 10.0 * r + 8, r, None, 595.0)
+            for i, (t, x0, x1, r) in enumerate(rows, 1)]
+
+
+def test_order_start_time_merged_into_the_content_cell_is_split_back():
+    # OCR reads the start time and the content beside it as one box spanning both columns.
+    lines = _cells([("长期医嘱单", 258, 338, 0), ("开始时间", 52, 84, 1), ("长期医嘱内容", 124, 172, 1),
+                    ("医师", 334, 350, 1), ("停止时间", 380, 420, 1),
+                    ("2024-08-31 10:57 I级护理", 52, 190, 2), ("唐凯", 334, 350, 2),
+                    ("2024-08-30 09:10", 52, 115, 3), ("头孢曲松钠 2g ivgtt qd", 124, 230, 3), ("唐凯", 334, 350, 3)])
+    seg = segment(lines, CFG)
+    assert [(o["start_at"], o["content"]) for o in seg.orders] == [
+        ("2024-08-31 10:57", "I级护理"), ("2024-08-30 09:10", "头孢曲松钠 2g ivgtt qd")]
+    assert seg.orders[0]["line"].id == 6
+
+
+def test_order_row_read_as_one_line_with_start_and_content_in_one_chunk():
+    pages = ["临时医嘱单\n下达时间  临时医嘱内容  医师  执行时间\n"
+             "2024-08-31 10:57 血常规  唐凯  2024-08-31 11:20"]
+    seg, _ = values(pages)
+    assert [(o["start_at"], o["content"]) for o in seg.orders] == [("2024-08-31 10:57", "血常规")]
+
+
+def test_tested_item_of_each_lab_report_is_a_field_with_its_time_and_line():
+    pages = ["检验报告单\n标本：静脉血 采样时间：2024-08-31 07:10 报告时间：2024-08-31 09:30\n"
+             "检验项目：血常规\n项目 缩写 结果 提示 单位 参考区间\n白细胞计数 WBC 12.5 ↑ 10^9/L 3.5-9.5\n"
+             "检验项目：C反应蛋白\n项目 缩写 结果 提示 单位 参考区间\nC反应蛋白 CRP 25 ↑ mg/L 0-10\n检验者：赵 审核者：钱",
+             # a header cell named 检验项目 (no colon) is a column, not a tested item
+             "检验报告单\n报告时间：2024-09-01 09:00\n检验项目 结果 单位 参考范围\n血糖 5.1 mmol/L 3.9-6.1",
+             "日常病程记录\n2024-09-01 10:00\n检验项目：血常规，结果见检验单。"]
+    seg, f = values(pages)
+    panels = [(v.seq, v.value, v.at, v.line.raw) for v in seg.fields if v.name == "lab_panel"]
+    assert panels == [(0, "血常规", "2024-08-31 09:30", "检验项目：血常规"),
+                      (1, "C反应蛋白", "2024-08-31 09:30", "检验项目：C反应蛋白")]
+    assert [x["item"] for x in seg.labs] == ["白细胞计数", "C反应蛋白", "血糖"]

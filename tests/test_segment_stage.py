@@ -140,3 +140,23 @@ def test_claims_without_codes_are_compared_by_item_name(db_path):
     mm = [(m["kind"], m["item_key"], m["claims_amount"], m["bill_amount"])
           for m in db.query("SELECT * FROM charge_mismatches WHERE record_id = ?", [rid])]
     assert mm == [("amount_diff", "name:血常规", 25.0, 20.0)]
+
+
+def test_notes_and_lab_panels_reach_the_store_with_their_times(db_path):
+    """What the rules read: one 首次病程记录 document with its time (banner under the title),
+    and the tested item of a 检验报告 as a field on a line of that report."""
+    db = store.connect(db_path)
+    note = ("首次病程记录\n青山县人民医院 姓名：张三 住院号：ZY001 科别：呼吸内科 床号：12\n"
+            "2020-03-05 16:00\n病例特点：咳嗽。")
+    lab = ("检验报告单\n报告时间：2020-03-06 09:30\n检验项目：血常规\n项目 结果 单位 参考区间\n"
+           "白细胞计数 12.5 10^9/L 3.5-9.5")
+    rid = load_record(db, [FRONT, ADMIT, note, lab])
+    run(db)
+    docs = db.execute("SELECT doc_type, at, line_start, line_end FROM documents WHERE record_id = ?"
+                      " ORDER BY doc_no", (rid,)).fetchall()
+    assert [(d[0], d[1]) for d in docs if "病程" in d[0]] == [("首次病程记录", "2020-03-05 16:00")]
+    panel = db.execute("SELECT f.value, f.seq, f.at, l.text, f.line_id FROM fields f JOIN lines l ON l.id = f.line_id"
+                       " WHERE f.record_id = ? AND f.name = 'lab_panel'", (rid,)).fetchall()
+    assert [p[:4] for p in panel] == [("血常规", 0, "2020-03-06 09:30", "检验项目：血常规")]
+    report = next(d for d in docs if d[0] == "检验报告")
+    assert report[2] <= panel[0][4] <= report[3]

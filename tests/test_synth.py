@@ -348,3 +348,24 @@ def test_clean_plans_respect_drug_restrictions_and_daily_care():
         noted = {n.day for n in plan.notes} | {v.day for v in plan.vitals if v.temps}
         for day in range(plan.los - 2):
             assert noted & {day, day + 1, day + 2}, (slot.condition_id, day)
+
+
+def test_excess_charge_in_a_course_without_drugs_or_hourly_services():
+    """Seed 4242 draws 超标准收费 for a 脂肪瘤 stay (no drug orders, no hourly services): the
+    injector bills a per-day service above its daily cap instead of crashing."""
+    from pipeline.synth import cohort
+    from pipeline.synth.record import build_record
+
+    cat = catalog.load()
+    _, slots = cohort.plan_batch(cat, records=200, hospitals=3, seed=4242, clean_share=0.6, rates=None)
+    slot = next(s for s in slots if "excess_charge" in s.violations
+                and not cat.conditions_by_id[s.condition_id]["drugs"])
+    rec = build_record(slot, cat, 4242)
+    v = next(v for v in rec.violations if v.type == "excess_charge")
+    c = v.charges[0]
+    cap = cat.items[c.item]["daily_cap"]
+    same_day = sum(x.qty for x in rec.plan.charges if x.item == c.item and x.day == c.day)
+    assert same_day > cap and c.qty > cap
+    assert v.resolve_amount(rec.plan.total_cost) == round((c.qty - cap) * c.price, 2) > 0
+    again = build_record(slot, cat, 4242)  # deterministic for the seed
+    assert [x.detail for x in again.violations] == [x.detail for x in rec.violations]

@@ -7,7 +7,6 @@ picklable, to a worker.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 
 from pipeline.dates import parse_datetime
@@ -289,38 +288,6 @@ def _num(x) -> str:
 # ----------------------------------------------------------------------------------------------
 # Loading from the store.
 
-_LEADING_TIME = re.compile(r"^\s*((?:19|20)\d{2}[-./年]\d{1,2}[-./月]\d{1,2}日?\s*\d{1,2}[:：]\d{2})\s*")
-
-
-def _join_headers(docs: list[Document]) -> list[Document]:
-    """A titled document without a time followed by an untyped progress-note piece whose title is
-    only a date-time is one document split at its header (seen in segmentation output): give the
-    titled one the time and the lines, drop the piece."""
-    out: list[Document] = []
-    for d in docs:
-        prev = out[-1] if out else None
-        title = (d.title or "").strip()
-        if (prev is not None and prev.at is None and d.at and d.doc_type == "日常病程记录"
-                and _LEADING_TIME.fullmatch(title + " ")):
-            prev.at = d.at
-            if d.line_end is not None:
-                prev.line_end = d.line_end
-            if d.page_end is not None:
-                prev.page_end = d.page_end
-            continue
-        out.append(d)
-    return out
-
-
-def _split_leading_time(o: Order) -> None:
-    """An order whose start time was read into its content ("2024-08-31 10:57 I级护理")."""
-    if o.start_at:
-        return
-    m = _LEADING_TIME.match(o.content or "")
-    if m and parse_datetime(m.group(1)):
-        o.start_at = m.group(1)
-        o.content = o.content[m.end():]
-
 _COLUMNS = {
     "fields": (Field, "name, value, seq, raw, code, at, page_id, line_id", "name, seq"),
     "documents": (Document, "id, doc_type, at, title, page_start, page_end, line_start, line_end", "doc_no"),
@@ -357,9 +324,6 @@ def load(db, record_id: int) -> RecordView:
                     setattr(obj, flag, bool(getattr(obj, flag)))
             items.append(obj)
         setattr(view, table, items)
-    view.documents = _join_headers(view.documents)
-    for o in view.orders:
-        _split_leading_time(o)
     for lid, pid, pno, text, x0, y0, x1, y1 in db.execute(
         "SELECT l.id, l.page_id, p.page_no, l.text, l.x0, l.y0, l.x1, l.y1 FROM lines l"
         " JOIN pages p ON p.id = l.page_id WHERE p.record_id = ?",

@@ -69,6 +69,7 @@ class Titles:
     furniture: tuple[re.Pattern, ...]
     at_labels: tuple[str, ...]
     doc_types: dict[str, DocType]
+    banner_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class FieldDef:
     type: str
     doc_types: tuple[str, ...]
     vocab: tuple[str, ...] = ()
+    each: bool = False  # keep every 'label：value' in doc_types (seq 0..), not just the best one
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,8 @@ def load_titles(path: Path | None = None) -> Titles:
     furniture = tuple(_regex(path, f"furniture[{i}]", r)
                       for i, r in enumerate(_strs(path, "furniture", d.get("furniture", []), allow_empty=True)))
     at_labels = tuple(_strs(path, "at_labels", d.get("at_labels", []), allow_empty=True))
-    return Titles(d["top_lines"], d["max_extra_chars"], furniture, at_labels, out)
+    banner = tuple(_strs(path, "banner_labels", d.get("banner_labels", []), allow_empty=True))
+    return Titles(d["top_lines"], d["max_extra_chars"], furniture, at_labels, out, banner)
 
 
 def load_sections(path: Path | None = None, doc_types: set[str] | None = None) -> Sections:
@@ -212,9 +215,12 @@ def load_fields(path: Path | None = None, doc_types: set[str] | None = None) -> 
             _fail(path, where, "must be a mapping")
         if spec.get("type") not in FIELD_TYPES:
             _fail(path, f"{where}.type", f"must be one of {sorted(FIELD_TYPES)}")
+        if not isinstance(spec.get("each", False), bool):
+            _fail(path, f"{where}.each", "must be true or false")
         fields[name] = FieldDef(name, tuple(_strs(path, f"{where}.labels", spec.get("labels"))),
                                 spec["type"], check_docs(f"{where}.doc_types", spec.get("doc_types")),
-                                tuple(_strs(path, f"{where}.vocab", spec.get("vocab", []), allow_empty=True)))
+                                tuple(_strs(path, f"{where}.vocab", spec.get("vocab", []), allow_empty=True)),
+                                spec.get("each", False))
     if not fields:
         _fail(path, "fields", "must be a non-empty mapping")
     diagnoses = d.get("diagnoses") or {}

@@ -4,8 +4,10 @@ A document starts at a title line: a short line matching a title of ``doc_titles
 (anywhere on a page, so two documents can share a page) or fuzzily (only among the first lines
 of a page, or centred, where titles sit). Inside a progress-note document every line that starts
 with a date-time and carries little else starts a new note, so each note is its own document
-with its own time. A page without a title continues the previous document unless its content
-cues clearly name another type, or starts one typed by its content when there is none.
+with its own time; the patient banner printed between a title and its first date line
+(``banner_labels``) is part of the title block, not a note of its own. A page without a title
+continues the previous document unless its content cues clearly name another type, or starts
+one typed by its content when there is none.
 """
 from __future__ import annotations
 
@@ -101,6 +103,16 @@ def _is_page_header(line: SLine, cfg: Titles) -> bool:
     s = squash(line.text)
     return (not s or s.endswith(_HOSPITAL_TAIL) or is_furniture(line, cfg)
             or len(_LABEL.findall(line.text)) >= 2)
+
+
+def _is_banner(line: SLine, cfg: Titles) -> bool:
+    """Hospital name, page furniture or the patient banner (two banner labels: 姓名：… 住院号：…),
+    as printed between a note's title and its date line; body text with labels is not."""
+    s = squash(line.text)
+    if not s or s.endswith(_HOSPITAL_TAIL) or is_furniture(line, cfg):
+        return True
+    labels = [m.group(0).rstrip(":： ") for m in _LABEL.finditer(line.text)]
+    return sum(1 for lab in labels if lab.endswith(cfg.banner_labels)) >= 2
 
 
 def _centred(line: SLine) -> bool:
@@ -245,6 +257,11 @@ def split_documents(lines: list[SLine], cfg: Titles) -> list[Document]:
                 kind = note_start(ln, matcher)
                 if kind is not None:
                     body = [x for x in cur.lines if x.id not in cur.title_ids]
+                    if cur.title_ids and body and all(_is_banner(x, cfg) for x in body):
+                        # Only the patient banner lies between the title and this date line:
+                        # the banner belongs to the title block and the date opens this note.
+                        cur.title_ids |= {x.id for x in body}
+                        body = []
                     if not body:  # the opening date line of this very note
                         if _names_type(ln, matcher):
                             cur.doc_type = kind  # "…术后首次病程记录" under a 日常病程记录 title
@@ -265,15 +282,18 @@ def split_documents(lines: list[SLine], cfg: Titles) -> list[Document]:
 
 def _merge_bare_titles(docs: list[Document], cfg: Titles) -> list[Document]:
     """A generic title ('病程记录') directly followed by a note's own title line belongs to
-    that note rather than being an empty document of its own."""
+    that note rather than being an empty document of its own (the patient banner printed
+    under the title included)."""
     out: list[Document] = []
     for doc in docs:
         prev = out[-1] if out else None
-        if (prev is not None and all(x.id in prev.title_ids for x in prev.lines)
+        if (prev is not None and prev.title_ids
+                and all(x.id in prev.title_ids or _is_banner(x, cfg) for x in prev.lines)
                 and cfg.doc_types.get(doc.doc_type) and cfg.doc_types[doc.doc_type].progress
                 and cfg.doc_types.get(prev.doc_type) and cfg.doc_types[prev.doc_type].progress):
             doc.lines = prev.lines + doc.lines
-            doc.title_ids |= prev.title_ids
+            doc.title_ids |= {x.id for x in prev.lines}
+            doc.group = prev.group
             out[-1] = doc
         else:
             out.append(doc)

@@ -85,8 +85,11 @@ def normalize(ftype: str, raw: str) -> str | None:
 
 
 def key_values(docs: list[Document], cfg: Fields, scanner: LabelScanner) -> list[Value]:
-    """One value per labelled field, from the most preferred document type that has it."""
+    """One value per labelled field, from the most preferred document type that has it; for an
+    ``each`` field every value written as 'label：value' in its document types, in reading order,
+    at the document's time (the tested item of each 检验报告)."""
     found: dict[str, list[tuple[str, Value]]] = {}
+    out = []
     for doc in docs:
         for row in rows_of(doc.lines):
             for name, label, raw, line in scanner.pairs(row):
@@ -98,8 +101,13 @@ def key_values(docs: list[Document], cfg: Fields, scanner: LabelScanner) -> list
                     continue
                 if f.type == "text":
                     value = _in_vocab(as_written(line, value), f.vocab)
+                if f.each:
+                    # Without its colon the label is a table header cell ('检验项目 结果 单位').
+                    if doc.doc_type in f.doc_types and re.search(re.escape(label) + _SEP, line.text):
+                        seq = sum(1 for v in out if v.name == name)
+                        out.append(Value(name, value, raw.strip(), line, seq, at=doc.at))
+                    continue
                 found.setdefault(name, []).append((doc.doc_type, Value(name, value, raw.strip(), line)))
-    out = []
     for name, cands in found.items():
         prefs = cfg.fields[name].doc_types
 

@@ -246,14 +246,35 @@ def _find_term(text: str, terms: tuple[str, ...]) -> str | None:
 _DOSE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?\s*(?:mg|g|ml|mL|μg|ug|µg|IU|U|万U|万单位|单位|片|粒|支|袋|瓶|mmol|L|滴))(?![A-Za-z])")
 
 
+def _leading_datetime(text: str, year: int | None) -> tuple[str | None, str]:
+    """A date-time opening ``text`` (date and clock time) and the text after it."""
+    t = normalize_text(text or "").strip()
+    got = find_datetime(t, year=year)
+    if not got or got[1] != 0 or not re.search(r"[:：时]", t[: got[2]]):
+        return None, t
+    return t[: got[2]], t[got[2]:].strip()
+
+
 def orders(doc_lines: list[SLine], kind: str, tdef: TableDef, routes, frequencies, year: int | None):
     """Order rows of a 长期/临时医嘱单 document as dicts (line = evidence)."""
     out = []
     for v, first, row_line in read_table(doc_lines, tdef):
         content = (v.get("content") or "").strip()
+        starts = (v.get("start_date"), v.get("start_at"), v.get("start_time"))
+        # OCR merges the start cell with the content beside it ('2024-08-31 10:57 I级护理'):
+        # one cell lands in the other column, so split it back at the date-time.
+        lead, rest = _leading_datetime(content, year)
+        if lead and rest:
+            content = rest
+            if not any(starts):
+                starts = (lead,)
+        elif not content and v.get("start_at"):
+            lead, rest = _leading_datetime(v["start_at"], year)
+            if lead and rest:
+                content, starts = rest, (v.get("start_date"), lead, v.get("start_time"))
         if not content or not _CJK.search(content + (v.get("dose") or "")) and not re.search(r"[A-Za-z]{3,}", content):
             continue
-        start_at = combine_at(v.get("start_date"), v.get("start_at"), v.get("start_time"), year=year)
+        start_at = combine_at(*starts, year=year)
         if start_at is None:
             continue  # every order has its start; a row without one is page furniture or noise
         stop_at = combine_at(v.get("stop_date"), v.get("stop_at"), year=year)

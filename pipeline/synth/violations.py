@@ -112,17 +112,25 @@ def duplicate_charge(b: PlanBuilder) -> Violation:
     return Violation("duplicate_charge", detail, [("费用清单", orig), ("费用清单", dup)], charges=[dup], context_rows=[orig])
 
 
+def _over_cap(b: PlanBuilder, c: Charge, over: int) -> Violation:
+    """Bill ``over`` units more than the item's daily cap on the charge's day."""
+    cap = b.cat.items[c.item]["daily_cap"]
+    c.qty += cap - c.qty + over
+    return Violation("excess_charge", f"{c.name}单日计费{c.qty}{c.unit}，超过每日上限{cap}{c.unit}，超出{c.qty - cap}{c.unit}",
+                     [("费用清单", c)], charges=[c], amount=(c.qty - cap) * c.price)
+
+
 def excess_charge(b: PlanBuilder) -> Violation:
     p, rng, cat = b.plan, b.rng, b.cat
     capped = [c for c in _free(b) if cat.charge_item(c.item).get("daily_cap") and cat.charge_item(c.item)["unit"] == "小时"]
     drugs = [c for c in _free(b) if c.item in cat.drugs and cat.drugs[c.item]["route"] != "静脉泵入" and c.item in p.drugs_used]
     if capped and (not drugs or rng.random() < 0.5):
-        c = rng.choice(capped)
-        cap = cat.items[c.item]["daily_cap"]
-        extra = cap - c.qty + rng.randint(4, 12)
-        c.qty += extra
-        return Violation("excess_charge", f"{c.name}单日计费{c.qty}{c.unit}，超过每日上限{cap}{c.unit}，超出{c.qty - cap}{c.unit}",
-                         [("费用清单", c)], charges=[c], amount=(c.qty - cap) * c.price)
+        return _over_cap(b, rng.choice(capped), rng.randint(4, 12))
+    if not drugs:
+        # A course with neither hourly services nor drug orders (脂肪瘤 under local anaesthesia):
+        # a per-day service (bed, nursing, 诊查费) billed above its daily cap instead.
+        per_day = [c for c in _free(b) if cat.charge_item(c.item).get("daily_cap")]
+        return _over_cap(b, rng.choice(per_day), rng.randint(1, 2))
     c = rng.choice(drugs)
     extra = rng.randint(1, 3)
     ordered = c.qty
