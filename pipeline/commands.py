@@ -68,8 +68,8 @@ def ingest(directory: Path, db_path: Path, *, hospital: str | None = None) -> in
 
 
 def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: bool = False,
-        timeout: float = 600.0, ocr_engine: str | None = None, dpi: int | None = None, executor: str = "local", address: str | None = None,
-        rules_override: Path | None = None) -> int:
+        timeout: float = 600.0, ocr_engine: str | None = None, dpi: int | None = None,
+        executor: str = "local", address: str | None = None, rules_override: Path | None = None) -> int:
     from pipeline import registry
 
     db = _open(db_path)
