@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from pipeline.nlp.labels import load_label_map
 from pipeline.nlp.stage import line_offsets
-from pipeline.review import CLAIM_TTL_S, NotFound, ReviewError, _iso, _take_claim, _utc
+from pipeline.review import CLAIM_TTL_S, NotFound, ReviewError, _iso, _take_case, _utc
 from pipeline.store import insert_one, transaction
 
 ACTIONS = ("add", "remove", "relabel", "set-attribute")
@@ -186,9 +186,7 @@ def correct(
         raise ReviewError("需要指定要修改的属性")
     now = _utc(at)
     with transaction(db) as conn:
-        if conn.execute("SELECT 1 FROM records WHERE id = ?", (record_id,)).fetchone() is None:
-            raise NotFound(f"病例不存在: {record_id}")
-        _take_claim(conn, record_id, user, now, ttl)
+        _take_case(conn, record_id, user, now, ttl)
         secs = _sections(conn, record_id)
         row: dict[str, Any] = {"record_id": record_id, "user": user, "at": _iso(now), "action": action,
                                "entity_id": None, "added_id": None, "start": None, "end": None,

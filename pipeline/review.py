@@ -353,10 +353,15 @@ def claim(db, record_id: int, user: str, *, ttl: int = CLAIM_TTL_S, at: _dt.date
     """Take (or refresh) the claim on a record; ClaimConflict if someone else holds a live one."""
     now = _utc(at)
     with transaction(db) as conn:
-        if conn.execute("SELECT 1 FROM records WHERE id = ?", (record_id,)).fetchone() is None:
-            raise NotFound(f"病例不存在: {record_id}")
-        _take_claim(conn, record_id, user, now, ttl)
+        _take_case(conn, record_id, user, now, ttl)
     return {"record_id": record_id, "user": user, "expires_at": _iso(now + _dt.timedelta(seconds=ttl))}
+
+
+def _take_case(conn, record_id: int, user: str, now: _dt.datetime, ttl: int) -> None:
+    """Claim a record that must exist (NotFound otherwise), inside the caller's transaction."""
+    if conn.execute("SELECT 1 FROM records WHERE id = ?", (record_id,)).fetchone() is None:
+        raise NotFound(f"病例不存在: {record_id}")
+    _take_claim(conn, record_id, user, now, ttl)
 
 
 def _take_claim(conn, record_id: int, user: str, now: _dt.datetime, ttl: int) -> None:
@@ -527,9 +532,7 @@ def add_flag(
         raise ReviewError("新增疑点需要选择证据文字行或费用行")
     now = _utc(at)
     with transaction(db) as conn:
-        if conn.execute("SELECT 1 FROM records WHERE id = ?", (record_id,)).fetchone() is None:
-            raise NotFound(f"病例不存在: {record_id}")
-        _take_claim(conn, record_id, user, now, ttl)
+        _take_case(conn, record_id, user, now, ttl)
         evidence = []
         for lid in line_ids:
             row = conn.execute(
