@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 from pipeline import entity_review, store
+from pipeline.annotations.export import merge_version
 from pipeline.annotations.load import AnnotationError, read_manifest
 from pipeline.report import mask as masking
 
@@ -80,10 +81,6 @@ def correction_rows(db, *, mask: bool = True) -> list[dict]:
     return rows
 
 
-def _serialize(rows: list[dict]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows).encode("utf-8")
-
-
 def to_docbin(rows: list[dict]):
     """Char-token docs made by the tokenizer `medreview train ner` uses, entities as doc.ents;
     the row key and entity attributes travel in user_data."""
@@ -140,21 +137,13 @@ def export_entity_corrections(db, out_dir: Path = Path("annotations"), *, mask: 
 
     Returns {version, path, docbin, rows, new (bool), added, removed, changed, parent}."""
     kind_dir = Path(out_dir) / KIND
-    current = correction_rows(db, mask=mask)
-    mine = {r[0] for r in db.execute("SELECT sha256 FROM records")}
     manifest = read_manifest(kind_dir)
     parent = manifest.get("latest")
     previous = {r["key"]: r for r in load_corrections(kind_dir)} if parent else {}
-    merged = {k: r for k, r in previous.items() if r["record_sha256"] not in mine}
-    merged.update({r["key"]: r for r in current})
-    rows = sorted(merged.values(), key=lambda r: r["key"])
-    data = _serialize(rows)
-    digest = hashlib.sha256(data).hexdigest()
-    version = digest[:16]
+    m = merge_version(db, correction_rows(db, mask=mask), previous)
+    rows, data, digest, version = m["rows"], m["data"], m["sha256"], m["version"]
+    added, removed, changed = m["added"], m["removed"], m["changed"]
     path = kind_dir / f"{version}.jsonl"
-    added = sum(k not in previous for k in merged)
-    removed = sum(k not in merged for k in previous)
-    changed = sum(k in previous and previous[k] != r for k, r in merged.items())
     result = {"version": version, "path": path, "docbin": kind_dir / f"{version}.spacy", "rows": len(rows),
               "parent": parent, "added": added, "removed": removed, "changed": changed,
               "new": version != parent and bool(rows or parent)}

@@ -85,6 +85,25 @@ def _serialize(rows: list[dict]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows).encode("utf-8")
 
 
+def merge_version(db, current: list[dict], previous: dict[str, dict]) -> dict:
+    """Merge this database's rows over the latest version's (rows of other batches are carried
+    over, this batch's are replaced) and name the result by its content hash.
+
+    Returns {rows, data, sha256, version, added, removed, changed}."""
+    mine = {r[0] for r in db.execute("SELECT sha256 FROM records")}
+    merged = {k: r for k, r in previous.items() if r["record_sha256"] not in mine}
+    merged.update({r["key"]: r for r in current})
+    rows = sorted(merged.values(), key=lambda r: r["key"])
+    data = _serialize(rows)
+    digest = hashlib.sha256(data).hexdigest()
+    return {
+        "rows": rows, "data": data, "sha256": digest, "version": digest[:16],
+        "added": sum(k not in previous for k in merged),
+        "removed": sum(k not in merged for k in previous),
+        "changed": sum(k in previous and previous[k] != r for k, r in merged.items()),
+    }
+
+
 def export_decisions(db, out_dir: Path = Path("annotations"), *, mask: bool = True) -> dict:
     """Write a new version of ``<out_dir>/flag_decisions/`` when the decisions changed.
 
@@ -92,20 +111,12 @@ def export_decisions(db, out_dir: Path = Path("annotations"), *, mask: bool = Tr
     """
     kind_dir = Path(out_dir) / KIND
     kind_dir.mkdir(parents=True, exist_ok=True)
-    current = decision_rows(db, mask=mask)
-    mine = {r[0] for r in db.execute("SELECT sha256 FROM records")}
     parent = latest_version(kind_dir)
     previous = {r["key"]: r for r in load_decisions(kind_dir)} if parent else {}
-    merged = {k: r for k, r in previous.items() if r["record_sha256"] not in mine}
-    merged.update({r["key"]: r for r in current})
-    rows = sorted(merged.values(), key=lambda r: r["key"])
-    data = _serialize(rows)
-    digest = hashlib.sha256(data).hexdigest()
-    version = digest[:16]
+    m = merge_version(db, decision_rows(db, mask=mask), previous)
+    rows, data, digest, version = m["rows"], m["data"], m["sha256"], m["version"]
+    added, removed, changed = m["added"], m["removed"], m["changed"]
     path = kind_dir / f"{version}.jsonl"
-    added = sum(k not in previous for k in merged)
-    removed = sum(k not in merged for k in previous)
-    changed = sum(k in previous and previous[k] != r for k, r in merged.items())
     result = {"version": version, "path": path, "rows": len(rows), "parent": parent,
               "added": added, "removed": removed, "changed": changed, "new": version != parent}
     if version == parent or (not rows and parent is None):   # nothing new: no file, no version
