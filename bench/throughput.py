@@ -2,7 +2,7 @@
 
     python bench/throughput.py --records 1000            # text-layer batch (minutes)
     python bench/throughput.py --scan-records 3          # + a small scanned batch (OCR: ~3 s/page)
-    python bench/throughput.py --records 200 --scaling   # + 1 vs 2 workers and Ray with 2 workers
+    python bench/throughput.py --scaling                 # + 1 vs 2 workers and Ray with 2 workers (--scaling-records)
 
 Prints tables: seconds, records/hour and pages/s per stage with each stage's share of the time;
 the OCR stage against the raw engine on the same page images; scaling ratios; and the projected
@@ -33,7 +33,8 @@ def run_batch(batch: Path, db_path: Path, *, workers: int, executor: str = "loca
         factory = stages.factory(name, db_path=str(db_path))
         t0 = time.monotonic()
         report = run_stage(db, factory, workers=workers, executor=executor)
-        out[name] = {"seconds": time.monotonic() - t0, "done": report.done, "failed": report.failed}
+        out[name] = {"seconds": time.monotonic() - t0, "done": report.done, "failed": report.failed,
+                     "store": report.store_seconds, "workers": max(workers, 1)}
     pages = db.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
     records = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
     return out, records, pages
@@ -48,7 +49,36 @@ def print_stage_table(title, timings, records, pages):
         print(f"{name:<10}{t['seconds']:>10.1f}{t['seconds'] / total:>8.0%}{records / s * 3600:>12.0f}"
               f"{pages / s:>10.2f}{t['failed']:>8}")
     print(f"{'all':<10}{total:>10.1f}{1:>8.0%}{records / total * 3600:>12.0f}{pages / total:>10.2f}")
+    print("one writer: its busy share of each stage, and how many workers it could serve at that rate")
+    for name, t in timings.items():
+        busy = t["store"] / max(t["seconds"], 1e-9)
+        print(f"  {name:<10} writer {t['store']:6.1f} s = {busy:4.0%} busy, "
+              f"{t['store'] / max(t['done'], 1) * 1000:6.1f} ms/record, saturates at ~{t['workers'] / max(busy, 1e-9):,.0f} workers")
     return total
+
+
+def merge_seconds(db_path: Path, work: Path) -> tuple[float, int]:
+    """The serial step shard databases would add: copying one finished shard's rows into the main
+    store (ATTACH + INSERT ... SELECT per table, no id remapping, so a lower bound)."""
+    import sqlite3
+
+    target = work / "merge-target.db"
+    target.unlink(missing_ok=True)
+    store.connect(target).conn.close()  # same schema, empty
+    conn = sqlite3.connect(target)
+    conn.execute("ATTACH DATABASE ? AS shard", (str(db_path),))
+    # bookkeeping tables (_migrations…) and full-text shadow tables are not per-record results
+    tables = [r[0] for r in conn.execute("SELECT name FROM shard.sqlite_master WHERE type = 'table'")
+              if not r[0].startswith(("sqlite_", "_")) and "_fts" not in r[0]]
+    rows = 0
+    t0 = time.monotonic()
+    with conn:
+        for t in tables:
+            rows += conn.execute(f'INSERT INTO main."{t}" SELECT * FROM shard."{t}"').rowcount
+    seconds = time.monotonic() - t0
+    conn.close()
+    target.unlink(missing_ok=True)
+    return seconds, rows
 
 
 def raw_engine_seconds(batch: Path, limit: int) -> tuple[float, int]:
@@ -72,6 +102,7 @@ def main():
     ap.add_argument("--scan-records", type=int, default=0, help="scanned admissions (OCR, slow)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--scaling", action="store_true", help="also measure 1 vs 2 workers and Ray")
+    ap.add_argument("--scaling-records", type=int, default=200, help="text-layer admissions for the scaling runs")
     ap.add_argument("--nodes", type=int, default=10, help="cluster size for the projection")
     ap.add_argument("--seed", type=int, default=777)
     ap.add_argument("--keep", type=Path, help="keep the work folder here")
@@ -84,6 +115,10 @@ def main():
     timings, records, pages = run_batch(work / "text-batch" / "text", work / "text.db", workers=args.workers)
     text_total = print_stage_table(f"text-layer PDFs, {args.workers} workers", timings, records, pages)
     per_page_text = text_total / max(pages, 1)
+    merge_s, merge_rows = merge_seconds(work / "text.db", work)
+    writer_s = sum(t["store"] for t in timings.values())
+    print(f"\nshard merge (lower bound): {merge_s:.1f} s for {merge_rows:,} rows = {merge_s / records * 1000:.1f} ms/record, "
+          f"against {writer_s / records * 1000:.1f} ms/record for the one writer over all stages")
     per_page_scan = None
 
     if args.scan_records:
@@ -100,12 +135,14 @@ def main():
               f"on the same {raw_pages} images: overhead {stage_per_page / raw_per_page - 1:+.1%}")
 
     if args.scaling:
-        print("\n## scaling (read + segment + extract + score, text-layer batch)")
+        print(f"\n## scaling (read + segment + extract + score, text-layer batch of {args.scaling_records})")
+        synth.generate(work / "scale-batch", records=args.scaling_records, hospitals=4, seed=args.seed + 2,
+                       forms=("text",))
         base = None
         for label, workers, executor in (("local, 1 worker", 1, "local"), ("local, 2 workers", 2, "local"),
                                          ("ray, 2 workers", 2, "ray")):
             try:
-                t, _, _ = run_batch(work / "text-batch" / "text", work / f"scale-{workers}-{executor}.db",
+                t, _, _ = run_batch(work / "scale-batch" / "text", work / f"scale-{workers}-{executor}.db",
                                     workers=workers, executor=executor)
             except RuntimeError as exc:
                 print(f"{label:<18} skipped: {exc}")

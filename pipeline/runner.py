@@ -36,6 +36,9 @@ class StageReport:
     items: int = 0
     seconds: float = 0.0
     peak_rss_mb: float = 0.0  # largest of this process and its finished workers
+    # time the one writer spent on the database (preparing tasks, saving results): its busy share
+    # of ``seconds`` says how many more workers it could serve before it becomes the bottleneck
+    store_seconds: float = 0.0
     failures: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -88,6 +91,7 @@ def run_stage(
             progress(stage.name, report.done + report.failed, total, report.items)
 
     def settle(record, kind, payload):
+        t = time.monotonic()
         try:
             _apply(db, stage, record, kind, payload)
         except store.StoreError:
@@ -95,6 +99,7 @@ def run_stage(
         except Exception as exc:  # save/finish failed: fail the record, keep going
             kind, payload = "error", describe(exc)
             _apply(db, stage, record, kind, payload)
+        report.store_seconds += time.monotonic() - t
         if kind == "item":
             report.items += 1
         elif kind == "done":
@@ -106,10 +111,13 @@ def run_stage(
         return kind
 
     def prepared(record):
+        t = time.monotonic()
         try:
             return stage.prepare(db, record), None
         except Exception as exc:
             return None, describe(exc)
+        finally:
+            report.store_seconds += time.monotonic() - t
 
     tick()
     if executor == "inline" or total == 0:

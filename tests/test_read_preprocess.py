@@ -87,3 +87,28 @@ def test_coverage_ignores_table_rules_and_noise(page):
     ruled[rng.integers(0, 260, 300), rng.integers(0, 900, 300)] = 0  # salt noise
     lines = [Line(text="x", bbox=tuple(map(float, b))) for b in ink_line_boxes(page)]
     assert coverage.uncovered_bands(ruled, lines) == []
+
+
+@pytest.fixture(scope="module")
+def sparse_shaded_page():
+    """A report page with four short left-aligned lines at the top and lighting that darkens towards
+    one corner, as on phone photos and cheap scanners (a real failure: skew read as -10.5°)."""
+    rows = [[(60, "检查报告")], [(60, "检查项目：常规心电图检查")], [(60, "检查时间：2024-09-07 16:54")],
+            [(60, "检查所见及诊断：窦性心动过速。")]]
+    page = np.asarray(draw_page(rows, size=(700, 990), font_size=18, top=60, pitch=30)).astype(np.float32)
+    yy, xx = np.mgrid[0:990, 0:700]
+    light = 1.0 - 0.4 * np.clip((xx / 700 + yy / 990) - 0.6, 0, None)  # a dark wedge bottom right
+    return (page * light).astype(np.uint8)
+
+
+def test_sparse_page_with_uneven_lighting_keeps_its_orientation(sparse_shaded_page):
+    quarter, skew = preprocess.analyse(sparse_shaded_page)
+    assert quarter == 0
+    assert abs(skew) < 0.5
+
+
+@pytest.mark.parametrize("turn", [90, 270])
+def test_sparse_shaded_page_turned_is_detected(sparse_shaded_page, turn):
+    quarter, skew = preprocess.analyse(preprocess.rotate_quarter(sparse_shaded_page, turn))
+    assert quarter == 90
+    assert abs(skew) < 0.5

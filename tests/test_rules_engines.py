@@ -397,6 +397,25 @@ def test_over_ordered_two_day_course_uses_frequency():
     assert charges.over_ordered(w.view, params("CH-OVER-ORDERED"), KB) == []
 
 
+def test_over_ordered_short_course_without_a_majority_uses_frequency():
+    # three days 2, 2, 5 units on a bid order: no quantity billed on three days, but one unit per
+    # dose on two of them, so the third billed three units more than given
+    v = daily_care(V())
+    v.view.orders.append(Order(99, "long", "注射用奥美拉唑钠 40mg ivgtt bid", start_at="2024-03-05 11:18",
+                               stop_at="2024-03-08 08:44", frequency="bid"))
+    for day, qty in (("2024-03-05", 2), ("2024-03-06", 2), ("2024-03-07", 5)):
+        v.charge(day, "注射用奥美拉唑钠", 9.9 * qty, qty=qty, category="西药费")
+    flags = charges.over_ordered(v.view, params("CH-OVER-ORDERED"), KB)
+    assert len(flags) == 1 and flags[0].amount == pytest.approx(3 * 9.9)
+    # a first day of one dose, then full days: nothing above the order
+    w = daily_care(V())
+    w.view.orders.append(Order(99, "long", "注射用奥美拉唑钠 40mg ivgtt bid", start_at="2024-03-05 20:18",
+                               stop_at="2024-03-08 08:44", frequency="bid"))
+    for day, qty in (("2024-03-05", 1), ("2024-03-06", 2), ("2024-03-07", 2)):
+        w.charge(day, "注射用奥美拉唑钠", 9.9 * qty, qty=qty, category="西药费")
+    assert charges.over_ordered(w.view, params("CH-OVER-ORDERED"), KB) == []
+
+
 def test_low_standard_admission_allows_outpatient_procedure_only():
     v = V(admit="2024-03-01 09:00", discharge="2024-03-03 09:00", age=40)
     v.field("main_diagnosis", "脂肪瘤", code="D17.900x002").field("procedure", "皮下组织病损切除术", code="86.3x03")

@@ -180,6 +180,19 @@ def test_order_row_read_as_one_line_with_start_and_content_in_one_chunk():
     assert [(o["start_at"], o["content"]) for o in seg.orders] == [("2024-08-31 10:57", "血常规")]
 
 
+def test_order_route_and_dose_found_where_ocr_dropped_the_spaces():
+    pages = ["长期医嘱单\n开始时间  长期医嘱内容  医师\n"
+             "2024-08-31 10:57 氟比洛芬酯注射液50mgiv bid  唐凯\n"
+             "2024-08-31 10:57 注射用头孢唑林钠2givgtt bid  唐凯\n"
+             "2024-08-31 10:58 0.9%氯化钠注射液250ml ivgttqd  唐凯\n"
+             "2024-08-31 10:58 测T、P、R、BPqd  唐凯"]
+    seg, _ = values(pages)
+    assert [(o["dose"], o["route"], o["frequency"]) for o in seg.orders] == [
+        ("50mg", "iv", "bid"), ("2g", "ivgtt", "bid"), ("250ml", "ivgtt", "qd"), (None, None, None)]
+    # what the record says is kept as written
+    assert seg.orders[0]["content"] == "氟比洛芬酯注射液50mgiv bid"
+
+
 def test_tested_item_of_each_lab_report_is_a_field_with_its_time_and_line():
     pages = ["检验报告单\n标本：静脉血 采样时间：2024-08-31 07:10 报告时间：2024-08-31 09:30\n"
              "检验项目：血常规\n项目 缩写 结果 提示 单位 参考区间\n白细胞计数 WBC 12.5 ↑ 10^9/L 3.5-9.5\n"

@@ -25,7 +25,11 @@ def _small_ink(gray: np.ndarray) -> np.ndarray:
     h, w = gray.shape
     scale = min(1.0, _WORK_WIDTH / max(w, h))
     small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    _, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    # Divide out the paper (a max filter wider than strokes removes the text): uneven lighting or a
+    # dark scanner border would otherwise pass Otsu as a slanted slab of "ink" and win the skew search.
+    paper = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (25, 25)))
+    flat = cv2.divide(small, paper, scale=255)
+    _, ink = cv2.threshold(flat, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     if ink.mean() > 0.5:  # Otsu on a blank page marks paper as ink
         ink[:] = 0
     return ink
@@ -63,6 +67,17 @@ def _text_rows(xs: np.ndarray, ys: np.ndarray, angle_deg: float) -> int:
     return 1 + int((gaps >= 0.25 * band).sum())
 
 
+def _elongated(ink: np.ndarray, *, vertical: bool) -> int:
+    """Ink area in blobs at least 4x longer than wide once neighbouring characters are joined along
+    one axis: lines of text. On a sparse page the profiles alone can prefer the left-aligned
+    line starts, which form sharp columns."""
+    joined = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 4) if vertical else (4, 1)))
+    _, _, stats, _ = cv2.connectedComponentsWithStats(joined)
+    w, h = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
+    long_side, short_side = (h, w) if vertical else (w, h)
+    return int(stats[1:, cv2.CC_STAT_AREA][long_side >= 4 * short_side].sum())
+
+
 def analyse(gray: np.ndarray, *, max_skew_deg: float = 10.0) -> tuple[int, float]:
     """(quarter_turn, skew): clockwise quarter turn (0 or 90) that makes text lines horizontal,
     then the correction in degrees to pass to ``deskew``. 0/180 and 90/270 look alike here; the
@@ -75,9 +90,13 @@ def analyse(gray: np.ndarray, *, max_skew_deg: float = 10.0) -> tuple[int, float
     h_angle = _best_angle(xs, ys, max_skew_deg)
     # The same on the transposed page: text running top to bottom forms sharp columns.
     v_angle = _best_angle(ys, xs, max_skew_deg)
-    # A turned page needs clearly sharper columns than rows, and several of them: one short
-    # line of square characters also looks like columns.
-    if (_profile_score(ys, xs, v_angle) > 1.3 * _profile_score(xs, ys, h_angle)
+    # Lines of joined characters say which way text runs; where they do not clearly (tables, stamps),
+    # a turned page needs clearly sharper columns than rows, and several of them: one short line
+    # of square characters also looks like columns.
+    along_v, along_h = _elongated(ink, vertical=True), _elongated(ink, vertical=False)
+    if along_v > 1.5 * along_h or (
+            along_h <= 1.5 * along_v
+            and _profile_score(ys, xs, v_angle) > 1.3 * _profile_score(xs, ys, h_angle)
             and _text_rows(ys, xs, v_angle) >= 3):
         # After a clockwise quarter turn, columns become rows and the skew changes sign.
         return 90, -v_angle

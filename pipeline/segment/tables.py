@@ -243,7 +243,33 @@ def _find_term(text: str, terms: tuple[str, ...]) -> str | None:
     return None
 
 
-_DOSE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?\s*(?:mg|g|ml|mL|μg|ug|µg|IU|U|万U|万单位|单位|片|粒|支|袋|瓶|mmol|L|滴))(?![A-Za-z])")
+_UNITS = ("mg", "g", "ml", "μg", "ug", "µg", "iu", "u", "l", "mmol")
+
+
+def _unglue(text: str, terms) -> str:
+    """Put back the spaces OCR drops between a dose unit, a route and a frequency ('50mgiv bid',
+    'ivgttqd'): a run of latin letters that splits wholly into known pieces is written as those pieces."""
+    vocab = {t.lower() for t in terms if re.fullmatch(r"[A-Za-zμµ]+", t)} | set(_UNITS)
+
+    def split(run: str) -> list[str] | None:
+        # fewest pieces wins, so a whole term ('ivgtt') beats its fragments
+        best: list[list[str] | None] = [[]] + [None] * len(run)
+        for end in range(1, len(run) + 1):
+            for start in range(end):
+                piece = run[start:end].lower()
+                if piece in vocab and best[start] is not None and (
+                        best[end] is None or len(best[start]) + 1 < len(best[end])):
+                    best[end] = best[start] + [run[start:end]]
+        return best[-1]
+
+    def fix(m: re.Match) -> str:
+        pieces = split(m.group(0))
+        return " ".join(pieces) if pieces and len(pieces) > 1 else m.group(0)
+
+    return re.sub(r"[A-Za-zμµ]{2,}", fix, text)
+
+
+_DOSE = re.compile(r"(?<![\d.A-Za-z])(\d+(?:\.\d+)?\s*(?:mg|g|ml|mL|μg|ug|µg|IU|U|万U|万单位|单位|片|粒|支|袋|瓶|mmol|L|滴))(?![A-Za-z])")
 
 
 def _leading_datetime(text: str, year: int | None) -> tuple[str | None, str]:
@@ -278,9 +304,10 @@ def orders(doc_lines: list[SLine], kind: str, tdef: TableDef, routes, frequencie
         if start_at is None:
             continue  # every order has its start; a row without one is page furniture or noise
         stop_at = combine_at(v.get("stop_date"), v.get("stop_at"), year=year)
-        dose = v.get("dose") or (m.group(1) if (m := _DOSE.search(content)) else None)
-        route = v.get("route") or _find_term(content, routes)
-        freq = v.get("frequency") or _find_term(content, frequencies)
+        spaced = _unglue(content, (*routes, *frequencies))
+        dose = v.get("dose") or (m.group(1) if (m := _DOSE.search(spaced)) else None)
+        route = v.get("route") or _find_term(spaced, routes)
+        freq = v.get("frequency") or _find_term(spaced, frequencies)
         out.append({
             "kind": kind, "start_at": start_at, "stop_at": stop_at,
             "content": as_written(first.get("content", row_line), content),

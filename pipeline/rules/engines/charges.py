@@ -143,26 +143,26 @@ DRUG_CATEGORIES = ("西药费", "中成药费", "中草药费")
 def _expected_daily(o, per_day: dict, cs: list[Charge], kb: dict) -> float | None:
     """Units per day the order allows: its quantity when written, else, for a long drug order,
     the quantity billed on most days of the course (at least 3) — a day above it bills more than
-    was given; for a two-day course, doses per day (frequency) × the largest whole number of
-    units per dose seen. Non-drug items vary by day for clinical reasons and are left to the caps."""
+    was given; failing that, doses per day (frequency) × the units per dose that most days show
+    as a whole number (the larger on a tie: a first day may be partial). Non-drug items vary by day
+    for clinical reasons and are left to the caps."""
     if o.qty:
         return float(o.qty)
     if o.kind != "long" or len(per_day) < 2 or any((c.category or "") not in DRUG_CATEGORIES for c in cs):
         return None
-    if len(per_day) == 2:
-        doses = kb["order_support"].get("frequencies", {}).get(norm(o.frequency).lower()) if o.frequency else None
-        if not doses:
-            return None
-        if doses == 1:  # one dose a day: every day bills one dose, the smaller day is it
-            return min(per_day.values())
-        # several doses a day: the first day may be partial, so take the largest whole dose seen
-        per_dose = [q / doses for q in per_day.values() if float(q / doses).is_integer()]
-        return doses * max(per_dose) if per_dose else None
     counts = Counter(per_day.values()).most_common()
     (qty, n), rest = counts[0], counts[1:]
-    if n < 3 or (rest and rest[0][1] == n):
+    if n >= 3 and not (rest and rest[0][1] == n):
+        return qty
+    doses = kb["order_support"].get("frequencies", {}).get(norm(o.frequency).lower()) if o.frequency else None
+    if not doses:
         return None
-    return qty
+    if doses == 1:  # one dose a day: every day bills one dose, the smallest day is it
+        return min(per_day.values())
+    per_dose = Counter(q / doses for q in per_day.values() if float(q / doses).is_integer())
+    if not per_dose:
+        return None
+    return doses * max(per_dose, key=lambda u: (per_dose[u], u))
 
 
 def _order_item(o) -> str:
