@@ -112,3 +112,15 @@ def test_sparse_shaded_page_turned_is_detected(sparse_shaded_page, turn):
     quarter, skew = preprocess.analyse(preprocess.rotate_quarter(sparse_shaded_page, turn))
     assert quarter == 90
     assert abs(skew) < 0.5
+
+
+def test_deskew_keeps_the_frame_unless_ink_would_be_cut(page):
+    framed = np.full((600, 1100), 255, np.uint8)
+    framed[170:430, 100:1000] = page  # wide margins: the turned corners are paper
+    assert preprocess.deskew(framed, 3.0).shape == framed.shape
+    # text to the edges: the canvas grows as far as the turned ink needs, and no ink is lost
+    ys, xs = np.nonzero(page < 128)
+    tight = page[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    turned = preprocess.deskew(tight, 3.0)
+    assert turned.shape[0] > tight.shape[0]
+    assert (turned < 128).sum() == pytest.approx((tight < 128).sum(), rel=0.05)

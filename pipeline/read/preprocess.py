@@ -120,7 +120,26 @@ def deskew(gray: np.ndarray, skew_deg: float) -> np.ndarray:
     nw, nh = int(round(h * sin + w * cos)), int(round(h * cos + w * sin))
     m[0, 2] += nw / 2.0 - w / 2.0
     m[1, 2] += nh / 2.0 - h / 2.0
-    return cv2.warpAffine(gray, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=255)
+    out = cv2.warpAffine(gray, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=255)
+    return _trim_to_frame(out, w, h)
+
+
+def _trim_to_frame(out: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Crop the enlarged canvas back to the original frame (centred) unless ink was turned out of
+    it: the OCR engine's time grows with the pixels it is given, and the corners are usually margin."""
+    nh, nw = out.shape[:2]
+    x0, y0 = (nw - w) // 2, (nh - h) // 2
+    x1, y1 = x0 + w, y0 + h
+    ink = _small_ink(out)
+    ys, xs = np.nonzero(ink)
+    if len(xs):
+        sy, sx = nh / ink.shape[0], nw / ink.shape[1]
+        pad = 8  # pixels of paper kept around the outermost ink
+        x0 = max(0, min(x0, int(xs.min() * sx) - pad))
+        y0 = max(0, min(y0, int(ys.min() * sy) - pad))
+        x1 = min(nw, max(x1, int((xs.max() + 1) * sx) + pad))
+        y1 = min(nh, max(y1, int((ys.max() + 1) * sy) + pad))
+    return out[y0:y1, x0:x1]
 
 
 def normalize_contrast(gray: np.ndarray) -> np.ndarray:
