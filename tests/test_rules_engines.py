@@ -169,6 +169,25 @@ def test_identical_lines_and_daily_cap_do_not_double_count():
     assert charges.daily_cap(v.view, {}, KB) == []
 
 
+def test_identical_drug_lines_are_allowed_as_often_as_the_drug_is_ordered():
+    # the same diluent ordered for two infusions is billed as two identical lines: not a duplicate
+    v = daily_care(V())
+    for drug in ("注射用头孢呋辛钠 1.5g ivgtt bid", "注射用奥美拉唑钠 40mg ivgtt bid"):
+        v.view.orders.append(Order(len(v.view.orders) + 90, "long", drug, start_at="2024-03-01 10:00"))
+        v.view.orders.append(Order(len(v.view.orders) + 90, "long", "0.9%氯化钠注射液 100ml ivgtt bid",
+                                   start_at="2024-03-01 10:00"))
+    for source in ("claims", "bill"):
+        for _ in range(2):
+            v.charge("2024-03-02 17:42", "0.9%氯化钠注射液", 5, qty=2, category="西药费", code="XB05", source=source)
+    assert charges.identical_lines(v.view, params("CH-IDENTICAL-LINES"), KB) == []
+    # a third identical line is one more than ordered; its evidence names two different bill lines
+    v.charge("2024-03-02 17:42", "0.9%氯化钠注射液", 5, qty=2, category="西药费", code="XB05", source="claims")
+    v.charge("2024-03-02 17:42", "0.9%氯化钠注射液", 5, qty=2, category="西药费", code="XB05", source="bill")
+    flags = charges.identical_lines(v.view, params("CH-IDENTICAL-LINES"), KB)
+    assert len(flags) == 1 and flags[0].amount == 5
+    assert len({e.line_id for e in flags[0].evidence}) == 2
+
+
 def test_daily_cap_excess_units():
     v = daily_care(V())
     v.charge("2024-03-02", "吸氧", 75, qty=30, category="治疗费")

@@ -42,6 +42,15 @@ def test_front_page_fields():
     assert f[("admission_no", 0)].line.raw.startswith("住院号")  # evidence line
 
 
+def test_icd10_chapter_letter_read_as_a_digit_is_restored():
+    # OCR reads I63.900 as 163.900 and I10.x05 as 110.x05; procedure codes (96.04) stay digits
+    page = FRONT.replace("J18.900", "163.900").replace("I10.x00", "110.x05")
+    _, f = values([page])
+    assert (f[("main_diagnosis", 0)].value, f[("main_diagnosis", 0)].code) == ("社区获得性肺炎", "I63.900")
+    assert f[("other_diagnosis", 0)].code == "I10.x05"
+    assert f[("procedure", 0)].code == "96.04"
+
+
 def test_banner_fields_fall_back_when_front_page_missing():
     _, f = values(["入院记录\n姓名：李梅 性别：女 年龄：3月 科别：儿科 住院号：A-77\n主诉：发热"])
     assert f[("sex", 0)].value == "女" and f[("age", 0)].value == "0" and f[("admission_no", 0)].value == "A-77"
@@ -191,6 +200,13 @@ def test_order_route_and_dose_found_where_ocr_dropped_the_spaces():
         ("50mg", "iv", "bid"), ("2g", "ivgtt", "bid"), ("250ml", "ivgtt", "qd"), (None, None, None)]
     # what the record says is kept as written
     assert seg.orders[0]["content"] == "氟比洛芬酯注射液50mgiv bid"
+
+
+def test_order_header_with_one_character_misread_is_still_the_header():
+    pages = ["长期医嘱单\n开始时间  长期医喝内容  医师  停止时间\n"
+             "2024-10-12 13:16  盐酸乌拉地尔注射液 50mg ivgtt qd  于敏  2024-10-15 08:56"]
+    seg, _ = values(pages)
+    assert [(o["content"], o["stop_at"]) for o in seg.orders] == [("盐酸乌拉地尔注射液 50mg ivgtt qd", "2024-10-15 08:56")]
 
 
 def test_tested_item_of_each_lab_report_is_a_field_with_its_time_and_line():

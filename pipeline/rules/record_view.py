@@ -196,23 +196,33 @@ class RecordView:
             return 0.0
 
     def bill_line_for(self, charge: Charge) -> Charge | None:
-        """The 费用清单 line showing the same charge as a claims row (for evidence on a page)."""
+        """The 费用清单 line showing the same charge as a claims row (for evidence on a page);
+        identical claims rows get distinct bill lines while there are enough."""
         if charge.source == "bill":
             return charge
-        day = charge.day()
-        best = None
-        for b in self.charges:
-            if b.source != "bill" or b.page_id is None:
-                continue
-            if b.day() != day:
-                continue
-            if charge.item_code and b.item_code == charge.item_code:
-                if b.qty == charge.qty:
-                    return b
-                best = best or b
-            elif b.item_name == charge.item_name and best is None:
-                best = b
-        return best
+        return self._bill_pairs().get(charge.id)
+
+    def _bill_pairs(self) -> dict:
+        cached = self.__dict__.get("_pairs")
+        if cached is not None and cached[0] == len(self.charges):  # tests add charges to a view
+            return cached[1]
+        pairs, used = {}, set()
+        bills = [b for b in self.charges if b.source == "bill" and b.page_id is not None]
+        tests = (lambda c, b: c.item_code and b.item_code == c.item_code and b.qty == c.qty,
+                 lambda c, b: c.item_code and b.item_code == c.item_code,
+                 lambda c, b: b.item_name == c.item_name)
+        for c in (c for c in self.charges if c.source != "bill"):
+            day = c.day()
+            same_day = [b for b in bills if b.day() == day]
+            for test in tests:
+                b = next((b for b in same_day if id(b) not in used and test(c, b)), None) \
+                    or next((b for b in same_day if test(c, b)), None)
+                if b is not None:
+                    pairs[c.id] = b
+                    used.add(id(b))
+                    break
+        self.__dict__["_pairs"] = (len(self.charges), pairs)
+        return pairs
 
     # --- documents and text ---------------------------------------------------------------
     def documents_of(self, *types: str) -> list[Document]:

@@ -128,10 +128,18 @@ class Fields:
     diagnoses: dict[str, str]
     icd10: re.Pattern
     icd9: re.Pattern
+    icd10_ocr_letters: dict[str, str]
     vitals: dict[str, VitalDef]
     routes: tuple[str, ...]
     frequencies: tuple[str, ...]
     tables: dict[str, TableDef]
+
+
+def _letters(path: Path, d) -> dict[str, str]:
+    if not isinstance(d, dict) or not all(
+            re.fullmatch(r"\d", str(k)) and re.fullmatch(r"[A-Z]", str(v)) for k, v in d.items()):
+        _fail(path, "codes.icd10_ocr_letters", "must map single digits to capital letters")
+    return {str(k): str(v) for k, v in d.items()}
 
 
 def load_titles(path: Path | None = None) -> Titles:
@@ -262,6 +270,7 @@ def load_fields(path: Path | None = None, doc_types: set[str] | None = None) -> 
         diagnoses=diagnoses,
         icd10=_regex(path, "codes.icd10", codes.get("icd10")),
         icd9=_regex(path, "codes.icd9", codes.get("icd9")),
+        icd10_ocr_letters=_letters(path, codes.get("icd10_ocr_letters") or {}),
         vitals=vitals,
         routes=tuple(_strs(path, "routes", d.get("routes", []), allow_empty=True)),
         frequencies=tuple(_strs(path, "frequencies", d.get("frequencies", []), allow_empty=True)),

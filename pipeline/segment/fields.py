@@ -129,12 +129,17 @@ def _in_vocab(value: str, vocab: tuple[str, ...]) -> str:
     return near[0] if len(near) == 1 else value
 
 
-def _code_split(text: str, rx: re.Pattern) -> tuple[str, str | None]:
-    m = rx.search(text)
+def _code_split(text: str, cfg: Fields) -> tuple[str, str | None]:
+    m = cfg.icd10.search(text)
     if not m:
         return text.strip(" ：:，,"), None
     name = (text[: m.start()] + " " + text[m.end():]).strip(" ：:，,")
-    return re.split(r"\s{2,}|\s+(?=[有无临床不情况]{1,4}$)", name)[0].strip(), m.group(0)
+    code = m.group(0)
+    if code[0].isdigit():
+        if code[0] not in cfg.icd10_ocr_letters:
+            return text.strip(" ：:，,"), None
+        code = cfg.icd10_ocr_letters[code[0]] + code[1:]
+    return re.split(r"\s{2,}|\s+(?=[有无临床不情况]{1,4}$)", name)[0].strip(), code
 
 
 def diagnoses(docs: list[Document], cfg: Fields) -> list[Value]:
@@ -154,7 +159,7 @@ def diagnoses(docs: list[Document], cfg: Fields) -> list[Value]:
                 continue
             hits = list(rx.finditer(text))
             if not hits and in_table:
-                name, code = _code_split(text, cfg.icd10)
+                name, code = _code_split(text, cfg)
                 if code and name:
                     line = next((c for c in row.cells if name[:4] in c.text), row.first)
                     out.append(Value("other_diagnosis", as_written(line, name), text.strip(), line, code=code))
@@ -164,7 +169,7 @@ def diagnoses(docs: list[Document], cfg: Fields) -> list[Value]:
             for k, m in enumerate(hits):
                 end = hits[k + 1].start() if k + 1 < len(hits) else len(text)
                 seg = text[m.end():end]
-                name, code = _code_split(seg, cfg.icd10)
+                name, code = _code_split(seg, cfg)
                 if not name:
                     continue
                 line = next((c for c in row.cells if name[:4] in c.text), row.first)
@@ -208,7 +213,7 @@ def diagnosis_lists(sections: list[tuple[Document, Section]], cfg: Fields) -> li
                 item = item.strip(" ，,；;。")
                 if len(squash(item)) < 2:
                     continue
-                dx, code = _code_split(item, cfg.icd10)
+                dx, code = _code_split(item, cfg)
                 out.append(Value(name, as_written(line, dx), item, line, code=code))
     return _numbered(out)
 

@@ -149,7 +149,13 @@ def _header_column(text: str, tdef: TableDef) -> str | None:
         return exact[0]
     contained = [(len(squash(n)), c.name) for c in tdef.columns for n in c.names
                  if len(squash(n)) >= 2 and s.startswith(squash(n)) and len(s) <= len(squash(n)) + 4]
-    return max(contained)[1] if contained else None
+    if contained:
+        return max(contained)[1]
+    # OCR misreads one character of a long name (长期医喝内容 for 长期医嘱内容)
+    misread = [(len(squash(n)), c.name) for c in tdef.columns for n in c.names
+               if len(squash(n)) >= 4 and len(s) <= len(squash(n)) + 4
+               and sum(a != b for a, b in zip(s, squash(n))) == 1 and len(s) >= len(squash(n))]
+    return max(misread)[1] if misread else None
 
 
 def match_header(row: Row, tdef: TableDef) -> Header | None:

@@ -62,6 +62,12 @@ def exclusive_pairs(view: RecordView, params: dict, kb: dict) -> list[Flag]:
     return flags
 
 
+def _orders_of(view: RecordView, c: Charge) -> int:
+    """How many orders name this drug on the charge's day: a diluent ordered with two drugs
+    (0.9%氯化钠 for each infusion) is billed as identical lines, rightly."""
+    return sum(1 for o in view.orders if c.day() in _order_days(o, view) and names_match(_order_item(o), c.item_name))
+
+
 def identical_lines(view: RecordView, params: dict, kb: dict) -> list[Flag]:
     _, dups = dedup(view.billed())
     caps = kb["daily_caps"]["caps"]
@@ -70,7 +76,10 @@ def identical_lines(view: RecordView, params: dict, kb: dict) -> list[Flag]:
         c = g[0]
         if params["only_per_day_items"] and not any(matches_item(x["item"], c.item_name, c.item_code) for x in caps):
             continue
-        extra = g[1:]
+        allowed = max(1, _orders_of(view, c)) if (c.category or "") in DRUG_CATEGORIES else 1
+        extra = g[allowed:]
+        if not extra:
+            continue
         amount = sum(x.amount for x in extra)
         flags.append(Flag(
             rule_id="", key=f"{c.at}:{_item_key(c)}",
