@@ -442,3 +442,26 @@ def test_low_standard_admission_allows_outpatient_procedure_only():
     assert len(clinical.low_standard_admission(v.view, params("CL-LOW-STANDARD-ADMISSION"), KB)) == 1
     v.field("procedure", "胃大部切除术", code="43.7", seq=1)
     assert clinical.low_standard_admission(v.view, params("CL-LOW-STANDARD-ADMISSION"), KB) == []
+
+
+def _ordered(v, *contents, kind="temporary"):
+    for text in contents:
+        v.view.orders.append(Order(len(v.view.orders) + 70, kind, text, start_at="2024-03-01 10:00"))
+    return v
+
+
+def test_unordered_charge_flagged_only_without_order_route_or_ordered_substitute():
+    v = _ordered(daily_care(V()), "血常规(五分类)", "注射用头孢曲松钠 2g ivgtt qd")
+    v.charge("2024-03-02", "血常规(五分类)", 20, category="化验费")      # ordered
+    for day in ("2024-03-02", "2024-03-03", "2024-03-04"):
+        v.charge(day, "静脉输液", 8, category="治疗费")                # the ivgtt order supports it
+    v.charge("2024-03-02", "颅脑磁共振平扫", 420, category="检查费")   # nothing supports it
+    flags = charges.unordered_charges(v.view, params("CH-NO-ORDER"), KB)
+    assert [f.amount for f in flags] == [420]
+    assert_evidence_resolves(v.view, flags)
+    # a dearer CT billed for the ordered 16排 one is 串换项目, reported by that rule alone
+    w = _ordered(daily_care(V()), "X线计算机体层(CT)平扫(16排)")
+    w.charge("2024-03-02", "螺旋CT平扫(64排及以上)", 260, category="检查费")
+    assert charges.unordered_charges(w.view, params("CH-NO-ORDER"), KB) == []
+    x = daily_care(V()).charge("2024-03-02", "螺旋CT平扫(64排及以上)", 260, category="检查费")
+    assert len(charges.unordered_charges(x.view, params("CH-NO-ORDER"), KB)) == 1

@@ -361,6 +361,16 @@ def _supported_by_route(view: RecordView, charge: Charge, kb: dict) -> bool:
     return False
 
 
+def _ordered_as_substitute(charge: Charge, supports: list[str], kb: dict) -> bool:
+    """A dearer item billed for an ordered cheaper one (64排 CT for an ordered 16排) was ordered,
+    as the other item: 串换项目 reports it, not 收费无医嘱."""
+    for sub in kb["substitutions"]["substitutions"]:
+        if matches_item(sub["billed"], charge.item_name, charge.item_code) and any(
+                norm(t) in norm(s) for t in sub["performed_terms"] for s in supports):
+            return True
+    return False
+
+
 def unordered_charges(view: RecordView, params: dict, kb: dict) -> list[Flag]:
     cats = set(params["categories"])
     supports = [o.content for o in view.orders] + [d.title or "" for d in view.documents] + [lab.item for lab in view.labs]
@@ -377,7 +387,7 @@ def unordered_charges(view: RecordView, params: dict, kb: dict) -> list[Flag]:
         name = cs[0].item_name
         if any(names_match(name, s) for s in supports) or any(core_name(name) in norm(t) for t in doc_text):
             continue
-        if _supported_by_route(view, cs[0], kb):
+        if _supported_by_route(view, cs[0], kb) or _ordered_as_substitute(cs[0], supports, kb):
             continue
         flags.append(Flag(
             rule_id="", key=key,
