@@ -27,6 +27,8 @@ def _strip(value):
 def snapshot(db) -> dict:
     sha = {r[0]: r[1] for r in db.execute("SELECT id, sha256 FROM records")}
     page = {r[0]: (sha[r[1]], r[2]) for r in db.execute("SELECT id, record_id, page_no FROM pages")}
+    # line ids depend on the order workers finished pages in; a line is its page and number
+    line = {r[0]: (*page[r[1]], r[2]) for r in db.execute("SELECT id, page_id, line_no FROM lines")}
     out = {}
     for table in TABLES:
         if table not in db.table_names():
@@ -39,6 +41,9 @@ def snapshot(db) -> dict:
                 item["record_id"] = sha.get(item["record_id"])
             if "page_id" in item:
                 item["page_id"] = page.get(item["page_id"])
+            for k in ("line_start", "line_end"):
+                if k in item:
+                    item[k] = line.get(item[k])
             for k in list(item):
                 if k in ID_KEYS - {"record_id", "page_id"}:
                     item.pop(k)

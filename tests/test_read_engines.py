@@ -48,7 +48,7 @@ def test_unknown_engine_and_bad_options_are_refused():
 
 def test_ocr_workers_are_capped_to_cores_per_threads(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 8)
-    assert ReadStage(engine="rapidocr").max_workers == 4
+    assert ReadStage(engine="rapidocr").max_workers == 8  # one single-threaded OCR worker per core
     assert ReadStage(engine="rapidocr", ocr_threads=4).max_workers == 2
     assert ReadStage(engine="fake").max_workers is None
 

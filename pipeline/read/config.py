@@ -16,7 +16,10 @@ class ReadError(ValueError):
 class ReadConfig:
     engine: str = "rapidocr"
     dpi: int = 200                    # rasterization dpi for PDF pages without a usable text layer
-    ocr_threads: int = 2              # onnxruntime intra-op threads per OCR worker
+    # onnxruntime intra-op threads per OCR worker. One worker per core reads scans as fast as one
+    # worker with two threads (0.373 vs 0.370 pages/s on 2 cores) and reads text layers twice as
+    # fast; each OCR worker holds ~1.1 GB.
+    ocr_threads: int = 1
     max_workers: int | None = None    # cap on OCR worker processes (None: cores // ocr_threads)
     # Guards against PDF bombs and absurd images.
     max_pages: int = 2000

@@ -45,9 +45,9 @@ def link(db, record_id: int, hospital_id: str | None, admission_no: str | None) 
             _issue(db, rid, "duplicate_admission_no", {"hospital_id": hospital_id, "record_ids": ids})
         return
     db.execute(
-        "UPDATE charges SET record_id = ? WHERE source = 'claims' AND hospital_id IS ?"
-        " AND UPPER(REPLACE(TRIM(admission_no), ' ', '')) = ?",
-        (record_id, hospital_id, adm))
+        "UPDATE charges INDEXED BY charges_claims_admission SET record_id = ? WHERE source = 'claims'"
+        " AND UPPER(REPLACE(TRIM(admission_no), ' ', '')) = ? AND hospital_id IS ?",
+        (record_id, adm, hospital_id))
     compare(db, record_id)
 
 
