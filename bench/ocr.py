@@ -130,7 +130,6 @@ def gather(args, work: Path) -> tuple[list[Path], list[tuple[Path, Path]]]:
             if t.is_file():
                 scans.append((img, t))
     return pdfs, scans
-    return pdfs, scans
 
 
 def _spread(items: list, n: int) -> list:

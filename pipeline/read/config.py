@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, fields
 
 # Bumped when preprocessing or layout changes what an OCR result means, so cached results
 # from an older version are not reused.
-PIPELINE_VERSION = "read-2"
+PIPELINE_VERSION = "read-3"
 
 
 class ReadError(ValueError):

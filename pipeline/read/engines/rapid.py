@@ -98,13 +98,15 @@ class RapidEngine:
         ]
 
     def recognize_line(self, image: np.ndarray) -> tuple[str, float]:
-        """Text of an image holding one line (no detection: a thin crop upscaled for the
-        detector would cost more than the whole page)."""
+        """Text of an image holding one upright line (no detection: a thin crop upscaled for the
+        detector would cost more than the whole page). No direction classifier either: the page is
+        already upright, and on a long thin crop squeezed to its input it calls many lines upside
+        down (a 2,000-px line came back as '/：m' instead of its 60 characters)."""
         if image.ndim == 2:
             import cv2
 
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        out = self._ocr(image, use_det=False, use_cls=True, use_rec=True)
+        out = self._ocr(image, use_det=False, use_cls=False, use_rec=True)
         txts = getattr(out, "txts", None)
         if not txts:
             return "", 0.0
