@@ -203,23 +203,29 @@ class RecordView:
         return self._bill_pairs().get(charge.id)
 
     def _bill_pairs(self) -> dict:
+        """Claims row id → its bill line: of the same day, the same code and quantity, else the
+        same code, else the same name; a line already given to another row only when none is left."""
         cached = self.__dict__.get("_pairs")
         if cached is not None and cached[0] == len(self.charges):  # tests add charges to a view
             return cached[1]
-        pairs, used = {}, set()
-        bills = [b for b in self.charges if b.source == "bill" and b.page_id is not None]
+        by_day: dict = {}
+        for b in self.charges:
+            if b.source == "bill" and b.page_id is not None:
+                by_day.setdefault(b.day(), []).append(b)
         tests = (lambda c, b: c.item_code and b.item_code == c.item_code and b.qty == c.qty,
                  lambda c, b: c.item_code and b.item_code == c.item_code,
                  lambda c, b: b.item_name == c.item_name)
-        for c in (c for c in self.charges if c.source != "bill"):
-            day = c.day()
-            same_day = [b for b in bills if b.day() == day]
+        pairs, used = {}, set()
+        for c in self.charges:
+            if c.source == "bill":
+                continue
+            same_day = by_day.get(c.day(), [])
             for test in tests:
-                b = next((b for b in same_day if id(b) not in used and test(c, b)), None) \
-                    or next((b for b in same_day if test(c, b)), None)
-                if b is not None:
+                fits = [b for b in same_day if test(c, b)]
+                if fits:
+                    b = next((b for b in fits if b.id not in used), fits[0])
                     pairs[c.id] = b
-                    used.add(id(b))
+                    used.add(b.id)
                     break
         self.__dict__["_pairs"] = (len(self.charges), pairs)
         return pairs
