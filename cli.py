@@ -61,12 +61,13 @@ def run(
     executor: str = typer.Option("local", help="local (process pool), inline (this process) or ray (`distributed` extra)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address for --executor ray (default: start Ray locally)."),
     rules_override: Optional[Path] = typer.Option(None, "--rules-override", help="Region rule override YAML (parameters, enabled rules) used when scoring."),
+    rescore: bool = typer.Option(False, "--rescore", help="Score already-scored records again (after a catalogue upgrade, a region override or a newly promoted classifier)."),
 ) -> None:
     """Run the pipeline stages over every ingested record; resumes where an earlier run stopped."""
     from pipeline import commands
 
     _exit(commands.run(db, workers=workers, stages=stages, retry_failed=retry_failed, timeout=timeout, ocr_engine=ocr_engine, dpi=dpi,
-                       executor=executor, address=address, rules_override=rules_override))
+                       executor=executor, address=address, rules_override=rules_override, rescore=rescore))
 
 
 @app.command()

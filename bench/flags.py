@@ -182,9 +182,7 @@ def main() -> None:
     print("\n== rules only, evaluation batch (seed %d, %s) ==" % (a.seed, a.form))
     report(evaluate(eval_db, eval_labels, scored_only=a.scored_only))
     # re-score the evaluation batch with the classifier trained on the other batch
-    edb = store.connect(eval_db)
-    edb.execute("UPDATE records SET stage = 'extracted' WHERE stage = 'scored'")
-    sh("run", "--db", eval_db, "--stages", "score", "--workers", 2, models=bench_models)
+    sh("run", "--db", eval_db, "--stages", "score", "--rescore", "--workers", 2, models=bench_models)
     version = (bench_models / "classifier" / "CURRENT").read_text().strip()
     print("\n== with classifier %s (trained on seed %d, %s) ==" % (version, a.train_seed, a.train_form))
     report(evaluate(eval_db, eval_labels, scored_only=a.scored_only))

@@ -69,7 +69,8 @@ def ingest(directory: Path, db_path: Path, *, hospital: str | None = None) -> in
 
 def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: bool = False,
         timeout: float = 600.0, ocr_engine: str | None = None, dpi: int | None = None,
-        executor: str = "local", address: str | None = None, rules_override: Path | None = None) -> int:
+        executor: str = "local", address: str | None = None, rules_override: Path | None = None,
+        rescore: bool = False) -> int:
     from pipeline import registry
 
     db = _open(db_path)
@@ -99,8 +100,14 @@ def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: b
         except (catalogue.CatalogueError, OSError) as exc:
             err.print(f"[red]错误[/red] {exc}")
             return EXIT_USAGE
+    if rescore and "score" not in names:
+        err.print("[red]错误[/red] --rescore 需要包含 score 阶段 (--rescore needs the score stage)")
+        return EXIT_USAGE
+    if rescore:   # scored records wait for the score stage again; an interrupted re-score resumes with plain `run`
+        moved = store.rewind(db, "scored", "extracted")
+        console.print(f"重新评分 rescoring {moved} 份已评分病历 (scored records)")
     run_id = store.insert_one(db, "runs", {
-        "command": "run", "params": {"stages": names, "workers": workers, "retry_failed": retry_failed,
+        "command": "run", "params": {"stages": names, "workers": workers, "retry_failed": retry_failed, "rescore": rescore,
                                      "timeout": timeout, "ocr_engine": ocr_engine, "dpi": dpi,
                                      "rules_override": str(rules_override) if rules_override else None},
         "started_at": store.now(), "status": "running"})

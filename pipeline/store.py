@@ -173,6 +173,16 @@ def fail_record(db: sqlite_utils.Database, record_id: int, stage: str, reason: s
     )
 
 
+def rewind(db: sqlite_utils.Database, done: str, to: str) -> int:
+    """Send records that completed ``done`` back to ``to`` (an earlier stage), so the stages
+    after ``to`` run on them again. Returns how many records moved."""
+    if STAGES.index(to) >= STAGES.index(done):
+        raise ValueError(f"cannot rewind {done!r} to {to!r}")
+    with transaction(db):
+        return db.execute("UPDATE records SET stage = ?, updated_at = ? WHERE stage = ? AND status = 'ok'",
+                          (to, now(), done)).rowcount
+
+
 def records_ready_for(db: sqlite_utils.Database, stage: str, *, retry_failed: bool = False) -> list[dict]:
     """Records whose last completed stage is the one before ``stage`` (skipping failed ones
     unless retrying), in id order."""

@@ -191,3 +191,38 @@ def test_run_mirrors_the_registry_and_passes_the_rules_override(db_path, tmp_pat
     # the batch mirrors the registry: the promoted classifier, and the score names it
     assert odb.execute("SELECT id FROM model_versions WHERE promoted = 1").fetchall() == [(res["id"],)]
     assert odb.execute("SELECT model_version FROM scores").fetchall() == [(res["id"],)]
+
+
+def _age_scoring(db, old="2020.01.1"):
+    """Make the batch look scored under an older catalogue: its flags and stays carry ``old``."""
+    db.execute("UPDATE flags SET catalogue_version = ?", (old,))
+    db.execute("UPDATE stays SET catalogue_version = ?", (old,))
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["recorded", "legacy-null"])
+def test_training_refuses_records_scored_under_another_catalogue_until_rescored(db_path, tmp_path, root, legacy):
+    db, labels = batch(db_path, tmp_path)
+    version = db.execute("SELECT DISTINCT catalogue_version FROM stays").fetchall()
+    assert len(version) == 1 and version[0][0]
+    _age_scoring(db)
+    if legacy:   # stays written before the version column existed: judged by their flags
+        db.execute("UPDATE stays SET catalogue_version = NULL")
+    with pytest.raises(train.TrainError, match="--rescore") as exc:
+        train.train_classifier(db_path, labels, root)
+    # recorded versions name all 16; legacy stays are known stale only by their flags (8 flagged records)
+    assert "2020.01.1" in str(exc.value) and str(exc.value).startswith("8 " if legacy else "16 ")
+    assert not (root / "classifier").exists()
+
+    res = runner.invoke(app, ["run", "--db", str(db_path), "--stages", "score", "--rescore", "--executor", "inline"])
+    assert res.exit_code == 0, res.output
+    assert "rescoring 16" in res.output
+    assert {r[0] for r in db.execute("SELECT DISTINCT catalogue_version FROM stays")} == {version[0][0]}
+    res = train.train_classifier(db_path, labels, root)
+    assert res["metrics"]["auc"] == 1.0 and res["promoted"]
+
+
+def test_rescore_needs_the_score_stage(db_path, tmp_path):
+    db, _ = batch(db_path, tmp_path, n=2)
+    res = runner.invoke(app, ["run", "--db", str(db_path), "--stages", "segment", "--rescore"])
+    assert res.exit_code == 2 and "--rescore" in res.output
+    assert {r[0] for r in db.execute("SELECT stage FROM records")} == {"scored"}

@@ -154,7 +154,7 @@ class ScoreStage:
         created = store.now()
         yield {
             "flags": [f.row(view.record_id, created, store.dumps) for f in flags],
-            "stay": dict(stay.to_row(store.dumps), features=store.dumps(base)),
+            "stay": dict(stay.to_row(store.dumps), features=store.dumps(base), catalogue_version=cat.version),
             "score": result,
         }
 
@@ -177,6 +177,7 @@ class ScoreStage:
         for row in rows:
             d = dict(zip(cols, row))
             features[d["record_id"]] = json.loads(d.pop("features") or "{}")
+            d.pop("catalogue_version", None)
             d["evidence"] = json.loads(d["evidence"] or "[]")
             stays.append(cross_record.Stay(**d))
         flags = cross_record.evaluate(stays, cat, kb)

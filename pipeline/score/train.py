@@ -84,9 +84,34 @@ def match(db, labels: list[dict]) -> dict[int, dict]:
     return out
 
 
+def stale_records(db, version: str, ids) -> dict[int, str]:
+    """record id → the catalogue version it was scored under, for records of ``ids`` scored under
+    another version than ``version``. Stays written before versions were recorded count as stale
+    when they have system flags of other versions only."""
+    wanted = set(ids)
+    out = {}
+    for rid, scored_with in db.execute("SELECT record_id, catalogue_version FROM stays"):
+        if rid in wanted and scored_with is not None and scored_with != version:
+            out[rid] = scored_with
+    for rid, versions in db.execute(
+            "SELECT s.record_id, group_concat(DISTINCT f.catalogue_version) FROM stays s"
+            " JOIN flags f ON f.record_id = s.record_id AND f.source = 'system'"
+            " WHERE s.catalogue_version IS NULL GROUP BY s.record_id"):
+        if rid in wanted and version not in versions.split(","):
+            out[rid] = versions
+    return out
+
+
 def features_of(db, stage: ScoreStage, ids) -> dict[int, dict]:
     """record id → stored base features + flag features, for records that were scored."""
-    _, _, types = stage.rules()
+    cat, _, types = stage.rules()
+    stale = stale_records(db, cat.version, ids)
+    if stale:
+        versions = ", ".join(sorted(set(stale.values())))
+        raise TrainError(
+            f"{len(stale)} 份病历按旧版规则目录 ({versions}) 评分，当前版本为 {cat.version}；其规则特征为空，"
+            f"不能用于训练。先重新评分: `medreview run --stages score --rescore` "
+            f"({len(stale)} records were scored under catalogue {versions}, not {cat.version})")
     rows = dict(db.execute("SELECT record_id, features FROM stays WHERE features IS NOT NULL").fetchall())
     return {rid: dict(json.loads(rows[rid]), **flag_features(stage._flags_of(db, rid), types))
             for rid in sorted(ids) if rid in rows}
