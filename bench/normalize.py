@@ -1,7 +1,8 @@
 """CHIP-CDN normalization: micro P/R/F1 of predicted standard names on the held-out 20 %.
 
 Usage: python bench/normalize.py [--retrain]
---retrain fits the ranker on the train split first (writes pipeline/nlp/data/normalize_ranker.json).
+--retrain fits both rankers on the train split first (writes pipeline/nlp/data/normalize_ranker.json
+and normalize_ranker_memory.npz; about a minute on 2 cores).
 Rows: table-only ranker (what the pipeline uses on a user's code table) and with memory (aliases and
 target counts mined from the CHIP-CDN train split). Also prints lookup speed.
 """

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from pipeline.nlp import normalize
@@ -60,3 +61,64 @@ def test_aliases_from_training_data_win(tmp_path):
     assert Normalizer(table).normalize("甲乙丙症").code != "D64.9"
     n = Normalizer(table, aliases={"甲乙丙症": "贫血"})
     assert n.normalize("甲乙丙症").code == "D64.9"
+
+
+def test_forest_export_matches_scikit_learn():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 6))
+    y = ((X[:, 0] * X[:, 1] > 0.2) | (X[:, 2] > 1.0)).astype(int)   # needs interactions and depth
+    model = HistGradientBoostingClassifier(max_iter=80, random_state=0).fit(X, y)
+    forest = normalize.Forest.from_sklearn(model)
+    Xt = rng.normal(size=(500, 6))
+    assert np.allclose(forest.predict(Xt), model.predict_proba(Xt)[:, 1], atol=1e-9)
+    assert forest.predict(np.zeros((0, 6))).shape == (0,)
+
+
+def test_context_features_see_containment():
+    names = ["支气管扩张症", "支气管扩张症合并感染", "感染"]
+    f = normalize.context_features(names, np.array([0.4, 0.9, 0.2]))
+    col = dict(zip(normalize.CONTEXT_FEATURES, f.T))
+    assert col["p_within"].tolist() == [0.9, 0.0, 0.9]        # inside a likelier name
+    assert col["p_contains"].tolist() == [0.0, 0.4, 0.0]      # contains 支气管扩张症 (0.4); 感染 is within it too
+    assert col["p1_inv_rank"].tolist() == [0.5, 1.0, 1 / 3]
+
+
+def test_nearest_training_examples_propose_their_targets():
+    """A target the wording does not spell out (癌 for 肺癌) comes from similar training texts."""
+    table = CodeTable(["C34.9", "M80.0", "J18.9"], ["肺恶性肿瘤", "癌", "肺炎"], "t")
+    zero = {"weights": [0.0] * len(normalize.FEATURES), "bias": 0.0, "threshold": 0.5}
+    examples = [("右肺癌", ["肺恶性肿瘤", "癌"]), ("社区获得性肺炎", ["肺炎"])]
+    n = Normalizer(table, ranker=zero, examples=examples)
+    cands, X = n.features("左肺癌")
+    col = dict(zip(normalize.FEATURES, X.T))
+    by_name = {table.names[c]: i for i, c in enumerate(cands)}
+    assert col["knn_max"][by_name["癌"]] > 0.3 and col["knn_vote"][by_name["癌"]] > col["knn_vote"][by_name["肺炎"]]
+    assert col["knn_first"][by_name["肺恶性肿瘤"]] == 1.0
+    assert Normalizer(table, ranker=zero).features("左肺癌")[1][:, normalize.FEATURES.index("knn_max")].max() == 0.0
+
+
+def test_stacked_ranker_round_trip(tmp_path):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(1)
+    k = len(normalize.FEATURES)
+    X = rng.random((400, k))
+    y = (X[:, 0] > 0.5).astype(int)
+    first = normalize.Forest.from_sklearn(HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y))
+    X2 = np.hstack([X, normalize.context_features([str(i) for i in range(400)], first.predict(X))])
+    second = normalize.Forest.from_sklearn(HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X2, y))
+    ranker = normalize.StackedRanker(first, second, 0.3, {"dev_f1": 0.5})
+    ranker.save(tmp_path / "r.npz")
+    back = normalize.StackedRanker.load(tmp_path / "r.npz")
+    names = [str(i) for i in range(10)]
+    assert back.threshold == 0.3 and back.meta["dev_f1"] == 0.5
+    assert np.array_equal(back.probs(names, X[:10]), ranker.probs(names, X[:10]))
+
+
+def test_shipped_rankers_match_the_feature_list():
+    """The rankers in pipeline/nlp/data are built for today's FEATURES (retrain when they change)."""
+    assert len(normalize.load_ranker("table_only")["weights"]) == len(normalize.FEATURES)
+    stacked = normalize.StackedRanker.load(normalize.MEMORY_RANKER_PATH)
+    assert stacked.meta["features"] == normalize.FEATURES and 0 < stacked.threshold < 1
