@@ -41,6 +41,8 @@ FEATURES = ["s_whole", "s_part", "cov_name", "cov_part", "substring", "inv_rank"
             "len_name", "knn_max", "knn_vote", "knn_first", "n_parts", "best_whole_gap", "lcs_name", "lcs_part",
             "cov_name_part"]
 KNN = 20   # training examples consulted per mention
+# Both stages of the stacked ranker (chosen on the dev part of CHIP-CDN train).
+GBM_PARAMS = {"max_iter": 600, "learning_rate": 0.05, "l2_regularization": 1.0}
 _SPLIT = re.compile(r"[;；,，、。.\s/]+|(?<=[\u4e00-\u9fff])(?:伴|并|及|合并)(?=[\u4e00-\u9fff])")
 
 
@@ -496,7 +498,7 @@ def train_ranker(train_items, dev_items, table: CodeTable, use_memory: bool, see
         return dict(ranker, threshold=thr, dev_f1=f)
 
     def gbm():
-        return HistGradientBoostingClassifier(max_iter=600, learning_rate=0.05, l2_regularization=1.0, random_state=seed)
+        return HistGradientBoostingClassifier(**GBM_PARAMS, random_state=seed)
 
     groups = np.concatenate([np.full(len(cands), i) for i, (_, cands, _) in enumerate(rows)])
     p1 = cross_val_predict(gbm(), X, y, groups=groups, cv=GroupKFold(5), method="predict_proba")[:, 1]
