@@ -86,6 +86,33 @@ def test_rescoring_is_idempotent_and_keeps_reviewed_flags(db_path):
     assert db.execute("SELECT id FROM flags").fetchall() == [(before[0][0],)]
 
 
+def test_catalogue_upgrade_keeps_the_flag_of_the_same_finding(db_path):
+    """Re-scoring under a new catalogue version: a finding that did not change keeps its flag id
+    and its review (no second flag beside it); a reviewed flag whose finding changed stays as it
+    was decided, next to the new one."""
+    db = store.connect(db_path)
+    rid = add_record(db, 1, extra_charges=[("2024-03-03", "黄体酮注射液", "西药费", 1, 1.8)])
+    score_all(db_path, db)
+    flags = db.execute("SELECT id, rule_id, key, catalogue_version FROM flags ORDER BY id").fetchall()
+    current = flags[0][3]
+    reviewed = flags[0][0]
+    db.execute("INSERT INTO reviews (flag_id, record_id, user, action, at) VALUES (?, ?, 'u', 'confirm', 'now')",
+               (reviewed, rid))
+    db.execute("UPDATE flags SET catalogue_version = '2020.01.1'")
+    db.execute("UPDATE records SET stage = 'extracted'")
+    score_all(db_path, db)
+    after = db.execute("SELECT id, rule_id, key, catalogue_version FROM flags ORDER BY id").fetchall()
+    assert after == [(i, r, k, current) for i, r, k, _ in flags]
+
+    # the reviewed finding now reads differently under the next version: both flags remain
+    db.execute("UPDATE flags SET catalogue_version = '2020.01.1', reason = reason || '（旧）' WHERE id = ?", (reviewed,))
+    db.execute("UPDATE records SET stage = 'extracted'")
+    score_all(db_path, db)
+    rows = db.execute("SELECT id, catalogue_version FROM flags WHERE rule_id = ? AND key = ? ORDER BY id",
+                      (flags[0][1], flags[0][2])).fetchall()
+    assert rows[0] == (reviewed, "2020.01.1") and len(rows) == 2 and rows[1][1] == current
+
+
 def test_no_cross_flags_for_different_disease(db_path):
     db = store.connect(db_path)
     add_record(db, 1)

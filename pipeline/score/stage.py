@@ -65,6 +65,19 @@ def score(features: dict, flags: list[dict], model_info: dict | None, violation_
                             "per_type": per_type}}
 
 
+def _same_finding(db, old: dict, k: tuple, row: dict) -> tuple | None:
+    """The key of an earlier catalogue version's flag for the same rule and key that may become
+    ``row``: any such unreviewed flag, or a reviewed one whose reason and amount are unchanged
+    (a reviewed flag that now says something else stays as it was decided, beside the new one)."""
+    for ok, (fid, reason, amount) in old.items():
+        if ok[:2] != k[:2] or ok[2] == k[2]:
+            continue
+        reviewed = db.execute("SELECT 1 FROM reviews WHERE flag_id = ? LIMIT 1", (fid,)).fetchone()
+        if not reviewed or (reason, amount) == (row["reason"], row["amount"]):
+            return ok
+    return None
+
+
 def sync_flags(db, record_id: int, rows: list[dict], rule_ids: set[str]) -> bool:
     """Make the record's system flags of ``rule_ids`` equal ``rows``; True when anything changed."""
     if not rule_ids:
@@ -80,6 +93,11 @@ def sync_flags(db, record_id: int, rows: list[dict], rule_ids: set[str]) -> bool
         new_keys.add(k)
         if k not in old or old[k][1:] != (row["reason"], row["amount"]):
             changed = True
+        if k not in old:   # a catalogue upgrade: the same finding keeps its flag id (and reviews)
+            prior = _same_finding(db, old, k, row)
+            if prior is not None:
+                new_keys.add(prior)
+                db.execute("UPDATE flags SET catalogue_version = ? WHERE id = ?", (row["catalogue_version"], old[prior][0]))
         cols = list(row)
         db.execute(
             f"INSERT INTO flags ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
