@@ -112,6 +112,13 @@ def test_catalogue_upgrade_keeps_the_flag_of_the_same_finding(db_path):
                       (flags[0][1], flags[0][2])).fetchall()
     assert rows[0] == (reviewed, "2020.01.1") and len(rows) == 2 and rows[1][1] == current
 
+    # a rule the catalogue dropped: its unreviewed flags go, the reviewed one stays
+    db.execute("UPDATE flags SET rule_id = 'GONE-1' WHERE rule_id = ?", (flags[0][1],))
+    db.execute("UPDATE records SET stage = 'extracted'")
+    score_all(db_path, db)
+    gone = db.execute("SELECT id FROM flags WHERE rule_id = 'GONE-1'").fetchall()
+    assert gone == [(reviewed,)]
+
 
 def test_no_cross_flags_for_different_disease(db_path):
     db = store.connect(db_path)

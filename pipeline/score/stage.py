@@ -179,6 +179,10 @@ class ScoreStage:
     def save(self, db, record, result):
         rid = record["id"]
         sync_flags(db, rid, result["flags"], self._own_ids())
+        known = self._own_ids() | self._cross_ids()
+        # Rules the catalogue no longer has: their unreviewed flags go (reviewed ones are history).
+        db.execute(f"DELETE FROM flags WHERE record_id = ? AND source = 'system' AND rule_id NOT IN ({','.join('?' * len(known))})"
+                   " AND NOT EXISTS (SELECT 1 FROM reviews v WHERE v.flag_id = flags.id)", (rid, *sorted(known)))
         store.insert_many(db, "stays", [result["stay"]], on_conflict="replace")
         self._write_score(db, rid, result["score"])
 
