@@ -138,9 +138,10 @@ def train_ner(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Reference data folder (default: ../shared/data or $MEDREVIEW_SHARED_DATA)."),
     out: Optional[Path] = typer.Option(None, "--out", "--models-dir", help="Without --from: model folder to write (default models/ner). With --from: model registry folder (default: the repository's models/ or $MEDREVIEW_MODELS)."),
     seed: int = typer.Option(0, help="Random seed (shuffling, initialization, dev set); the 80/20 held-out split is fixed."),
-    time_budget: float = typer.Option(1800.0, "--time-budget", help="Safety cap in seconds per NER component (training normally stops earlier, 4 epochs without dev improvement)."),
-    max_epochs: int = typer.Option(30, "--max-epochs", help="Most epochs per NER component."),
-    workers: int = typer.Option(2, help="Processes (one core each): the two components train in parallel."),
+    time_budget: float = typer.Option(1800.0, "--time-budget", help="Safety cap in seconds for the training (per NER component with --separate-encoders); training normally stops earlier, 4 epochs without dev improvement."),
+    max_epochs: int = typer.Option(30, "--max-epochs", help="Most epochs."),
+    workers: int = typer.Option(2, help="With --separate-encoders: processes (one core each), the components train in parallel."),
+    shared: bool = typer.Option(True, "--shared-encoder/--separate-encoders", help="One text encoder shared by the NER components, trained multi-task (the shipped model), or one encoder per component."),
     annotations: Optional[Path] = typer.Option(None, "--from", help="Exported reviewer entity corrections (annotations/ folder or a version file): retrain on them plus the corpora, register a new version, promote it unless worse."),
     force: bool = typer.Option(False, "--force", help="With --from: promote even when the new version is worse than the current one on the held-out parts."),
 ) -> None:
@@ -155,8 +156,8 @@ def train_ner(
         from pipeline.nlp import retrain
 
         _exit(retrain.command(annotations, data_dir, out, force=force, seed=seed, time_budget_s=time_budget,
-                              max_epochs=max_epochs, workers=workers, echo=typer.echo))
-    _exit(nlp_commands.train_ner(data_dir, out or Path("models/ner"), seed, time_budget, max_epochs, workers))
+                              max_epochs=max_epochs, workers=workers, shared=shared, echo=typer.echo))
+    _exit(nlp_commands.train_ner(data_dir, out or Path("models/ner"), seed, time_budget, max_epochs, workers, shared))
 
 
 @train_app.command("classifier")

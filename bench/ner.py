@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from pipeline.nlp import corpora
+from pipeline.nlp.components import with_encoder
 from pipeline.nlp.evaluate import format_table
 from pipeline.nlp.modelcard import HELDOUT, measure
 from pipeline.nlp.pipeline import DEFAULT_MODEL
@@ -45,7 +46,7 @@ def dictionary_check(model: Path, d: Path) -> None:
         pm.add(label, [nlp.make_doc(n) for n, lab in names.items() if lab == label])
     gold = [x.entities for x in dev]
     rows = {"model only": [], "+ dictionary where free": [], "dictionary overrides model": []}
-    with nlp.select_pipes(enable=["entity_ruler", "ner"]):
+    with nlp.select_pipes(enable=with_encoder(nlp.pipe_names, ["entity_ruler", "ner"])):
         for doc in nlp.pipe([x.text for x in dev]):
             matches = filter_spans([Span(doc, s, e, label=nlp.vocab.strings[m]) for m, s, e in pm(doc)])
             ents = list(doc.ents)

@@ -122,3 +122,21 @@ def test_shipped_rankers_match_the_feature_list():
     assert len(normalize.load_ranker("table_only")["weights"]) == len(normalize.FEATURES)
     stacked = normalize.StackedRanker.load(normalize.MEMORY_RANKER_PATH)
     assert stacked.meta["features"] == normalize.FEATURES and 0 < stacked.threshold < 1
+
+
+def test_char_index_matches_scikit_learn():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    names = ["2型糖尿病", "糖尿病性肾病", "高血压", "冠状动脉粥样硬化性心脏病", "COPD  急性加重", "胃恶性肿瘤"]
+    vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, dtype=np.float32)
+    ref = vec.fit_transform(names)
+    index = normalize.CharIndex(names)
+    for q in ["糖尿病肾病糖尿病", "copd 急性加重", "高血压病", "无关词"]:
+        expected = (vec.transform([q]) @ ref.T).toarray()[0]
+        assert np.allclose(index.similarities(q), expected, atol=1e-6), q
+
+
+@pytest.mark.parametrize("a,b,n", [("糖尿病肾病", "2型糖尿病", 3), ("肺炎", "肺恶性肿瘤", 1), ("", "x", 0),
+                                   ("胃癌", "胃癌术后", 2), ("abc", "xyz", 0)])
+def test_longest_common_substring(a, b, n):
+    assert normalize._lcs(a, b) == n

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from pipeline.nlp import corpora
+from pipeline.nlp.components import with_encoder
 from pipeline.nlp.evaluate import format_table, score_spans
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -16,14 +17,15 @@ def _err(msg: str) -> int:
     return EXIT_USAGE
 
 
-def train_ner(data_dir: Path | None, out: Path, seed: int, time_budget_s: float, max_epochs: int, workers: int) -> int:
+def train_ner(data_dir: Path | None, out: Path, seed: int, time_budget_s: float, max_epochs: int, workers: int,
+              shared: bool = True) -> int:
     from pipeline.nlp.train import train_ner as _train
 
     d = Path(data_dir) if data_dir else corpora.shared_data_dir()
     missing = [c for c, rel in corpora.CORPORA.items() if c != "ccks2018-cner" and not (d / rel).is_file()]
     if missing:
         return _err(f"{d}: corpora not found: {', '.join(missing)} (use --data-dir or MEDREVIEW_SHARED_DATA)")
-    card = _train(d, out, seed=seed, time_budget_s=time_budget_s, max_epochs=max_epochs, workers=workers)
+    card = _train(d, out, seed=seed, time_budget_s=time_budget_s, max_epochs=max_epochs, workers=workers, shared=shared)
     print(json.dumps(card["metrics"], ensure_ascii=False, indent=1))
     print(f"model saved to {out}")
     return EXIT_OK
@@ -41,7 +43,7 @@ def eval_ner_file(path: Path, model: Path | None = None, corpus: str | None = No
     nlp = NlpPipeline(model)
     if component and component not in nlp.nlp.pipe_names:
         raise ValueError(f"no component '{component}' in the model; it has {', '.join(nlp.nlp.pipe_names)}")
-    enable = [component] if component else nlp.nlp.pipe_names
+    enable = with_encoder(nlp.nlp.pipe_names, [component]) if component else nlp.nlp.pipe_names
     with nlp.nlp.select_pipes(enable=enable):
         preds = nlp.extract_many([(d.text, None) for d in docs], normalize=False)
     result = score_spans([d.entities for d in docs], [[(e.start, e.end, e.label) for e in p] for p in preds])

@@ -55,3 +55,12 @@ class MergeEnts:
 @Language.factory("medreview_merge_ents", default_config={"adds": [], "may_contain": {}})
 def make_merge_ents(nlp, name, adds: list[str], may_contain: dict[str, list[str]]):
     return MergeEnts(adds, may_contain)
+
+
+ENCODER = "tok2vec"
+
+
+def with_encoder(pipe_names: list[str], names: list[str]) -> list[str]:
+    """``names`` plus the shared encoder their NER heads listen to, when the model has one
+    (a head alone cannot run without it)."""
+    return ([ENCODER] if ENCODER in pipe_names and ENCODER not in names else []) + list(names)

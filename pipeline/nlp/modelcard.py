@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from pipeline.nlp import corpora
+from pipeline.nlp.components import with_encoder
 from pipeline.nlp.evaluate import format_table, score_spans
 from pipeline.nlp.tokenize import USERDICT_NAME, file_sha256
 
@@ -32,7 +33,7 @@ def measure(model_dir: Path, data_dir: Path | None = None) -> dict:
         out["heldout"][corpus] = score_spans(gold, [[(e.start, e.end, e.label) for e in p] for p in pred])
         out["heldout"][corpus]["documents"] = len(held)
         for name in ner_names:
-            with nlp.nlp.select_pipes(enable=[name]):
+            with nlp.nlp.select_pipes(enable=with_encoder(nlp.nlp.pipe_names, [name])):
                 docs = nlp.nlp.pipe(texts, batch_size=32)
                 p = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in docs]
             out["component_only"].setdefault(corpus, {})[name] = score_spans(gold, p)["micro"]
@@ -59,6 +60,8 @@ model, CPU only). Reproduce with `medreview train ner` (see pipeline/nlp/train.p
 
 ## Components
 {components}
+
+{encoder}
 
 Tokens are single characters (entity-boundary ceiling 100 %); jieba words from a medical user
 dictionary (`tokenizer/{userdict}`, terms from the ICD tables) are per-character features only.
@@ -98,11 +101,11 @@ component on its dev set (`python bench/ner.py --dict`) and left out: they lower
 Only rule patterns for labels no corpus annotates (NURSING_LEVEL, data/ner_patterns.yaml) are used.
 
 Check any corpus in the same JSONL schema: `medreview nlp eval-ner FILE.jsonl [--component ner_ccks2017]`.
-Same seed, same data and one thread per component give the same model: training stops after 4
-epochs without dev improvement (the time budget is only a safety cap).
+Same seed, same data and one thread per training process give the same model: training stops
+after 4 epochs without dev improvement (the time budget is only a safety cap).
 
 Speed (full pipeline incl. ConText + ICD coding, one core): {speed}.
-Size: {size} MB. Training wall time: {train_s} s on 2 cores.
+Size: {size} MB. Training wall time: {train_s} s.
 
 ## Hashes
 - model folder (all files except this card, train_info.json, model.sha256): `{sha}`
@@ -133,8 +136,16 @@ def write(out: Path, data_dir: Path, infos: list[dict], train_s: float, seed: in
                       f"{len(i['history'])} epochs" for i in infos)
     tables = "\n\n".join("```\n" + format_table(r, f"{c} ({r['documents']} docs)") + "\n```" for c, r in m["heldout"].items())
     comp_only = "\n".join(f"- {c}: " + ", ".join(f"`{n}` {v['f1']:.4f}" for n, v in d.items()) for c, d in m["component_only"].items())
+    if infos and infos[0].get("encoder") == "shared":
+        encoder = (f"One `tok2vec` encoder (width {infos[0]['width']}, depth {infos[0]['depth']}) is shared by the NER heads "
+                   "through listeners and trained multi-task: a Yidu-S4K batch updates the encoder and `ner`, a CCKS 2017 "
+                   "batch the encoder and `ner_ccks2017`, so neither head learns from the other corpus's missing labels "
+                   "(pipeline/nlp/train_shared.py). The text is encoded once for both heads; the epoch is chosen by the "
+                   "mean of the heads' dev F1.")
+    else:
+        encoder = "Each NER head has its own encoder (`medreview train ner --separate-encoders`)."
     sp = m.get("speed", {})
-    card = CARD.format(components=comps, userdict=USERDICT_NAME, ceiling="\n".join(ceil_rows), seed=seed,
+    card = CARD.format(components=comps, encoder=encoder, userdict=USERDICT_NAME, ceiling="\n".join(ceil_rows), seed=seed,
                        tables=tables, components_only=comp_only,
                        speed=f"{sp.get('chars_per_s_per_core', 0):,} chars/s (CPU time over {sp.get('chars', 0):,} chars of Yidu-S4K held-out text)",
                        size=m["size_mb"], train_s=round(train_s), sha=sha, userdict_sha=file_sha256(ud))

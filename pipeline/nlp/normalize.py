@@ -24,7 +24,6 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
 
@@ -132,15 +131,44 @@ def expand(text: str) -> str:
 
 
 def _lcs(a: str, b: str) -> int:
-    """Length of the longest common substring."""
-    if not a or not b:
-        return 0
-    m = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
-    return m.size
+    """Length of the longest common substring (grown one character at a time: a common
+    substring of length k+1 contains one of length k, and names are short)."""
+    k = 0
+    while k < len(a) and any(a[i:i + k + 1] in b for i in range(len(a) - k)):
+        k += 1
+    return k
 
 
 def split_parts(text: str) -> list[str]:
     return [p for p in _SPLIT.split(text) if p]
+
+
+class CharIndex:
+    """Char 1–3-gram TF-IDF (sublinear tf, l2) over a list of strings, queried one string at a
+    time. Same numbers as scikit-learn's vectorizer + sparse product, without their per-call
+    overhead (which was most of a lookup): the query's postings are summed with one bincount."""
+
+    def __init__(self, strings: list[str]):
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, dtype=np.float32)
+        mat_t = vec.fit_transform(strings).T.tocsr()
+        self.analyze = vec.build_analyzer()
+        self.vocab = vec.vocabulary_
+        self.idf = vec.idf_
+        self.indptr, self.indices, self.data = mat_t.indptr, mat_t.indices, mat_t.data
+        self.size = len(strings)
+
+    def similarities(self, query: str) -> np.ndarray:
+        weights = {}
+        for gram, count in Counter(self.analyze(query)).items():
+            f = self.vocab.get(gram)
+            if f is not None:
+                weights[f] = (1.0 + math.log(count)) * self.idf[f]
+        if not weights:
+            return np.zeros(self.size)
+        norm = math.sqrt(sum(w * w for w in weights.values()))
+        idx = [self.indices[self.indptr[f]:self.indptr[f + 1]] for f in weights]
+        val = [self.data[self.indptr[f]:self.indptr[f + 1]] * (w / norm) for f, w in weights.items()]
+        return np.bincount(np.concatenate(idx), weights=np.concatenate(val), minlength=self.size)
 
 
 class Normalizer:
@@ -163,25 +191,19 @@ class Normalizer:
         for name, c in (prior or {}).items():
             if name in name_idx:
                 self.prior[name_idx[name]] = math.log1p(c)
-        self.vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, dtype=np.float32)
-        # Stored transposed once: converting per query dominated the lookup time.
-        self.mat_t = self.vec.fit_transform(surfaces).T.tocsr()
+        self.index = CharIndex(surfaces)
         self.name_chars = [set(n) for n in table.names]
         # Training examples (expanded text, target names): a mention like a training text tends
         # to share its targets, including ones its wording does not spell out (肺癌 → 癌).
         self.ex_targets = [[name_idx[n] for n in names if n in name_idx] for _, names in examples or []]
-        self.ex_vec = self.ex_mat_t = None
-        if examples:
-            self.ex_vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, dtype=np.float32)
-            self.ex_mat_t = self.ex_vec.fit_transform([t for t, _ in examples]).T.tocsr()
+        self.ex_index = CharIndex([t for t, _ in examples]) if examples else None
         if ranker is None:
             ranker = default_ranker(memory=bool(aliases or examples))
         self.scorer = LogisticRanker(ranker) if isinstance(ranker, dict) else ranker
 
     def _retrieve(self, queries: list[str]) -> list[dict[int, float]]:
-        sims = (self.vec.transform(queries) @ self.mat_t).toarray()
         out = []
-        for row in sims:
+        for row in map(self.index.similarities, queries):
             top = np.argpartition(-row, min(self.k * 3, len(row) - 1))[: self.k * 3]
             best: dict[int, float] = {}
             for j in top[np.argsort(-row[top])]:
@@ -199,9 +221,9 @@ class Normalizer:
         best: dict[int, float] = {}
         vote: dict[int, float] = {}
         first: dict[int, int] = {}
-        if self.ex_vec is None:
+        if self.ex_index is None:
             return best, vote, first
-        row = (self.ex_vec.transform([q]) @ self.ex_mat_t).toarray()[0]
+        row = self.ex_index.similarities(q)
         top = np.argpartition(-row, min(KNN, len(row) - 1))[:KNN]
         top = top[np.argsort(-row[top])]
         mass = float(row[top].sum()) or 1.0

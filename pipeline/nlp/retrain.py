@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing as mp
-import os
 import shutil
 import tempfile
 import time
@@ -122,13 +120,6 @@ def _baseline(incumbent: dict | None, heldout: dict) -> dict | None:
         return {"version": incumbent["version"], "error": type(exc).__name__}
 
 
-def _train_worker(job: dict) -> dict:
-    from pipeline.nlp.train import train_on_docs
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    return train_on_docs(job.pop("name"), job.pop("docs"), job.pop("out_dir"), job.pop("userdict"), **job)
-
-
 def _userdict(incumbent_path: Path | None, data_dir: Path, out: Path) -> Path:
     """The current model's tokenizer dictionary (same tokenization as the model it replaces),
     else one built from the ICD tables."""
@@ -142,14 +133,15 @@ def _userdict(incumbent_path: Path | None, data_dir: Path, out: Path) -> Path:
 
 def retrain_ner(annotations: Path, *, data_dir: Path | None = None, models_dir: Path | None = None,
                 force: bool = False, seed: int = 0, time_budget_s: float = 1800, max_epochs: int = 30,
-                workers: int = 2, train_options: dict | None = None) -> dict:
+                workers: int = 2, train_options: dict | None = None, shared: bool = True) -> dict:
     """Train, evaluate against the current version, register and (guard permitting, or
-    ``force``) promote. ``train_options``: extra ``train_on_docs`` parameters (width, depth…).
+    ``force``) promote. ``train_options``: extra training parameters (width, depth…); ``shared``: one encoder for
+    all heads (see ``pipeline.nlp.train.fit``).
     Returns {card, metrics, baseline, promoted, reason, stats}."""
     from pipeline.annotations.entities import load_corrections
     from pipeline.annotations.load import AnnotationError, read_manifest
     from pipeline.nlp.pipeline import DEFAULT_MODEL, sha256_dir
-    from pipeline.nlp.train import COMPONENTS, assemble
+    from pipeline.nlp.train import COMPONENTS, fit
 
     root = Path(models_dir) if models_dir else None
     data_dir = Path(data_dir) if data_dir else corpora.shared_data_dir()
@@ -187,17 +179,8 @@ def retrain_ner(annotations: Path, *, data_dir: Path | None = None, models_dir: 
         with tempfile.TemporaryDirectory(prefix="medreview-ner-retrain-") as tmp:
             work = Path(tmp)
             userdict = _userdict(inc_path, data_dir, work / USERDICT_NAME)
-            jobs = [dict(name=n, docs=sets[n], out_dir=work / n, userdict=userdict, seed=seed,
-                         time_budget_s=time_budget_s, max_epochs=max_epochs, log_path=work / f"{n}.log",
-                         **(train_options or {})) for n in COMPONENTS]
-            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-                os.environ.setdefault(var, "1")
-            if workers > 1:
-                with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
-                    infos = pool.map(_train_worker, [dict(j) for j in jobs])
-            else:
-                infos = [_train_worker(dict(j)) for j in jobs]
-            assemble({j["name"]: j["out_dir"] for j in jobs}, staging, userdict)
+            infos = fit(sets, staging, work, userdict, shared=shared, seed=seed, time_budget_s=time_budget_s,
+                        max_epochs=max_epochs, workers=workers, **(train_options or {}))
         train_s = round(time.time() - t0)
         (staging / "model.sha256").write_text(f"{sha256_dir(staging)}  ner\n", encoding="utf-8")
         (staging / "train_info.json").write_text(json.dumps(
@@ -226,11 +209,11 @@ def retrain_ner(annotations: Path, *, data_dir: Path | None = None, models_dir: 
 
 
 def command(annotations: Path, data_dir: Path | None, models_dir: Path | None, *, force: bool, seed: int,
-            time_budget_s: float, max_epochs: int, workers: int, echo=print) -> int:
+            time_budget_s: float, max_epochs: int, workers: int, shared: bool = True, echo=print) -> int:
     """CLI entry: exit 0 promoted, 1 refused by the guard, 2 unusable input."""
     try:
         res = retrain_ner(annotations, data_dir=data_dir, models_dir=models_dir, force=force, seed=seed,
-                          time_budget_s=time_budget_s, max_epochs=max_epochs, workers=workers)
+                          time_budget_s=time_budget_s, max_epochs=max_epochs, workers=workers, shared=shared)
     except (RetrainError, registry.RegistryError, corpora.CorpusError) as exc:
         echo(f"错误: {exc}")
         return 2

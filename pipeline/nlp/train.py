@@ -12,7 +12,6 @@ best epoch, the 20 % held-out part is only measured at the end.
 """
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -99,19 +98,6 @@ def _examples(nlp, docs):
 
 def predict_spans(nlp, texts, batch_size: int = 64) -> list[list[tuple[int, int, str]]]:
     return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=batch_size)]
-
-
-def train_component(name: str, corpus_names: list[str], out_dir: Path, userdict: Path | None,
-                    data_dir: Path | None = None, **kwargs) -> dict:
-    """Train one NER component on the training split of the named corpora."""
-    docs = []
-    for c in corpus_names:
-        train, _ = corpora.load_split(c, data_dir)
-        docs.extend(train)
-    info = train_on_docs(name, docs, out_dir, userdict, **kwargs)
-    info["corpora"] = corpus_names
-    (out_dir / "train_info.json").write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
-    return info
 
 
 def train_on_docs(
@@ -203,13 +189,45 @@ def assemble(parts: dict[str, Path], out: Path, userdict: Path | None) -> spacy.
 
 def _train_worker(kwargs):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    return train_component(**kwargs)
+    name, docs, out_dir, userdict = kwargs.pop("name"), kwargs.pop("docs"), kwargs.pop("out_dir"), kwargs.pop("userdict")
+    return train_on_docs(name, docs, out_dir, userdict, **kwargs)
+
+
+def fit(sets: dict[str, list[corpora.NerDoc]], out: Path, work: Path, userdict: Path, *, shared: bool = True,
+        seed: int = 0, time_budget_s: float = 1800, max_epochs: int = 30, workers: int = 2, **options) -> list[dict]:
+    """Train the NER heads of COMPONENTS on their document sets and write the assembled pipeline
+    to ``out``; returns one info dict per head (component, train/dev docs, best dev F1, history).
+
+    shared: one encoder for all heads, trained multi-task in one process (train_shared.py; the
+    time budget is for the whole training); else one model per head, in parallel processes
+    (one core each; the time budget is per head)."""
+    # One BLAS thread per process: reproducible, and the parallel heads already use one core each.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    if shared:
+        from pipeline.nlp.train_shared import assemble_shared, train_shared
+
+        info = train_shared(sets, work / "shared", userdict, seed=seed, time_budget_s=time_budget_s,
+                            max_epochs=max_epochs, log_path=work / "shared.log", **options)
+        assemble_shared(work / "shared", out, {n: COMPONENTS[n][1] for n in sets}, MAY_CONTAIN)
+        return [dict(c, encoder="shared", width=info["width"], depth=info["depth"], seed=seed,
+                     history=[{"epoch": h["epoch"], "dev_f1": h["dev_f1"][n]} for h in info["history"]])
+                for n, c in info["components"].items()]
+    jobs = [dict(name=n, docs=docs, out_dir=work / n, userdict=userdict, seed=seed, time_budget_s=time_budget_s,
+                 max_epochs=max_epochs, log_path=work / f"{n}.log", **options) for n, docs in sets.items()]
+    if workers > 1:
+        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            infos = pool.map(_train_worker, [dict(j) for j in jobs])
+    else:
+        infos = [_train_worker(dict(j)) for j in jobs]
+    assemble({j["name"]: j["out_dir"] for j in jobs}, out, userdict)
+    return infos
 
 
 def train_ner(data_dir: Path | None = None, out: Path = Path("models/ner"), seed: int = 0,
-              time_budget_s: float = 1800, max_epochs: int = 30, workers: int = 2) -> dict:
-    """Reproduce models/ner: user dict, both components (in parallel, one core each), assembly,
-    held-out evaluation and the model card."""
+              time_budget_s: float = 1800, max_epochs: int = 30, workers: int = 2, shared: bool = True) -> dict:
+    """Reproduce models/ner: user dict, the NER heads (see ``fit``), assembly, held-out
+    evaluation and the model card."""
     from pipeline.nlp import modelcard
 
     data_dir = Path(data_dir) if data_dir else corpora.shared_data_dir()
@@ -218,18 +236,11 @@ def train_ner(data_dir: Path | None = None, out: Path = Path("models/ner"), seed
         work = Path(tmp)
         userdict = work / USERDICT_NAME
         build_userdict(data_dir / "icd", out=userdict)
-        jobs = [dict(name=n, corpus_names=c, out_dir=work / n, userdict=userdict, data_dir=data_dir, seed=seed,
-                     time_budget_s=time_budget_s, max_epochs=max_epochs, log_path=work / f"{n}.log")
-                for n, (c, _) in COMPONENTS.items()]
+        sets = {n: [d for c in cs for d in corpora.load_split(c, data_dir)[0]] for n, (cs, _) in COMPONENTS.items()}
         t0 = time.time()
-        # One BLAS thread per process: the components already use one core each.
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, "1")
-        if workers > 1:
-            with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
-                infos = pool.map(_train_worker, jobs)
-        else:
-            infos = [_train_worker(j) for j in jobs]
+        infos = fit(sets, out, work, userdict, shared=shared, seed=seed, time_budget_s=time_budget_s,
+                    max_epochs=max_epochs, workers=workers)
         train_s = time.time() - t0
-        assemble({j["name"]: j["out_dir"] for j in jobs}, out, userdict)
+    for info in infos:
+        info["corpora"] = COMPONENTS[info["component"]][0]
     return modelcard.write(out, data_dir, infos, train_s, seed)

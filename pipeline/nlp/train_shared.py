@@ -1,0 +1,135 @@
+"""Train the NER heads on one shared encoder (multi-task), each head on its own corpus.
+
+One ``tok2vec`` component feeds every NER head through ``spacy.Tok2VecListener.v1``, so the
+text is encoded once at run time instead of once per head (the encoder is ~70 % of a head's cost).
+Training alternates minibatches of the corpora; a batch of one corpus updates the encoder and
+that corpus's head only, so no head learns from another corpus's missing labels (Yidu-S4K does
+not annotate symptoms). The epoch is chosen by the mean dev F1 of the heads, each measured alone.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+
+from spacy.training import Example
+from spacy.util import fix_random_seed, minibatch
+from thinc.api import Adam
+
+from pipeline.nlp import corpora
+from pipeline.nlp.components import ENCODER
+from pipeline.nlp.evaluate import score_spans
+from pipeline.nlp.train import _examples, blank_nlp, model_config, predict_spans
+
+log = logging.getLogger(__name__)
+
+
+def _listen_last(nlp, head: str) -> None:
+    """spaCy's tok2vec backpropagates when its *last* listener has sent its gradient; with the
+    other heads excluded from an update, the head being trained must be that last listener."""
+    t2v = nlp.get_pipe(ENCODER)
+    t2v.listener_map = {k: v for k, v in t2v.listener_map.items() if k != head} | {head: t2v.listener_map[head]}
+
+
+def build(userdict: Path | None, heads: dict[str, list[str]], width: int = 96, depth: int = 4, rows: int = 8000,
+          window: int = 1):
+    """A blank pipeline: the shared encoder and one NER head per entry of ``heads`` (name → labels)."""
+    nlp = blank_nlp(userdict)
+    cfg = model_config(width, depth, rows, window)
+    nlp.add_pipe("tok2vec", name=ENCODER, config={"model": cfg.pop("tok2vec")})
+    cfg["tok2vec"] = {"@architectures": "spacy.Tok2VecListener.v1", "width": width, "upstream": ENCODER}
+    for name, labels in heads.items():
+        ner = nlp.add_pipe("ner", name=name, config={"model": cfg})
+        for label in labels:
+            ner.add_label(label)
+    return nlp
+
+
+def train_shared(sets: dict[str, list[corpora.NerDoc]], out_dir: Path, userdict: Path | None, seed: int = 0,
+                 time_budget_s: float = 1800, max_epochs: int = 30, patience: int = 4, width: int = 96,
+                 depth: int = 4, window: int = 1, rows: int = 8000, log_path: Path | None = None) -> dict:
+    """``sets``: head name → its training documents (10 % of their groups are its dev set).
+    Saves the best-on-dev pipeline (encoder + heads) to ``out_dir``; returns per-head history.
+    Same seed, same data, one thread → same model."""
+    fix_random_seed(seed)
+    rng = random.Random(seed)
+    train_ex, dev = {}, {}
+    heads = {}
+    for name, docs in sets.items():
+        dev_groups = corpora.split_groups([d.group for d in docs], seed=seed + 1, fraction=0.1)
+        dev[name] = [d for d in docs if d.group in dev_groups]
+        pieces = [p for d in docs if d.group not in dev_groups for p in corpora.chunk_doc(d)]
+        heads[name] = sorted({lab for d in docs for _, _, lab in d.entities})
+        train_ex[name] = pieces
+    nlp = build(userdict, heads, width, depth, rows, window)
+    train_ex = {name: _examples(nlp, pieces) for name, pieces in train_ex.items()}
+    optimizer = Adam(0.001, L2=1e-6, grad_clip=1.0)
+    # Labels were added above; the sample only lets the layers infer their shapes.
+    sample = [Example(nlp.make_doc(eg.reference.text), nlp.make_doc(eg.reference.text))
+              for exs in train_ex.values() for eg in exs[:20]]
+    nlp.initialize(lambda: sample, sgd=optimizer)
+    names = list(sets)
+    best, best_f, bad, history = None, -1.0, 0, []
+    t0 = time.time()
+    for epoch in range(max_epochs):
+        schedule = []
+        for name in names:
+            rng.shuffle(train_ex[name])
+            schedule += [(name, b) for b in minibatch(train_ex[name], size=16)]
+        rng.shuffle(schedule)
+        losses: dict = {}
+        for name, batch in schedule:
+            _listen_last(nlp, name)
+            nlp.update(batch, sgd=optimizer, drop=0.15, losses=losses, exclude=[n for n in names if n != name])
+        dev_f = {}
+        for name in names:
+            with nlp.select_pipes(enable=[ENCODER, name]):
+                pred = predict_spans(nlp, [d.text for d in dev[name]])
+            dev_f[name] = score_spans([d.entities for d in dev[name]], pred)["micro"]["f1"]
+        mean_f = sum(dev_f.values()) / len(dev_f)
+        history.append({"epoch": epoch + 1, "dev_f1": dev_f, "mean_dev_f1": round(mean_f, 4),
+                        "loss": {n: round(float(losses.get(n, 0.0)), 1) for n in names},
+                        "elapsed_s": round(time.time() - t0)})
+        msg = f"shared epoch {epoch + 1} dev {dev_f} mean {mean_f:.4f} {time.time() - t0:.0f}s"
+        log.info(msg)
+        if log_path:
+            with open(log_path, "a", encoding="utf-8") as fh:
+                fh.write(msg + "\n")
+        if mean_f > best_f:
+            best_f, bad = mean_f, 0
+            best = {n: nlp.get_pipe(n).to_bytes() for n in [ENCODER, *names]}
+        else:
+            bad += 1
+        per_epoch = (time.time() - t0) / (epoch + 1)
+        if bad >= patience or time.time() - t0 + per_epoch > time_budget_s:
+            break
+    for n, data in best.items():
+        nlp.get_pipe(n).from_bytes(data)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(out_dir)
+    best_epoch = max(history, key=lambda h: h["mean_dev_f1"])
+    return {"components": {n: {"component": n, "train_docs": len(sets[n]) - len(dev[n]), "dev_docs": len(dev[n]),
+                                "best_dev_f1": best_epoch["dev_f1"][n], "epochs": len(history)} for n in names},
+            "best_epoch": best_epoch["epoch"], "history": history, "seed": seed, "width": width, "depth": depth}
+
+
+def assemble_shared(trained: Path, out: Path, adds: dict[str, list[str] | None], may_contain: dict) -> None:
+    """The shipped pipeline from a trained encoder + heads: encoder, entity_ruler, the first head,
+    then for each further head stash → head → merge (keeping only the labels it adds)."""
+    import spacy
+
+    from pipeline.nlp.train import MODEL_VERSION, load_patterns
+
+    nlp = spacy.load(trained)
+    heads = [n for n in nlp.pipe_names if n != ENCODER]
+    ruler = nlp.add_pipe("entity_ruler", before=heads[0], config={"phrase_matcher_attr": None, "validate": True})
+    ruler.add_patterns(load_patterns())
+    for name in heads[1:]:
+        nlp.add_pipe("medreview_stash_ents", name=f"stash_{name}", before=name)
+        nlp.add_pipe("medreview_merge_ents", name=f"merge_{name}", after=name,
+                     config={"adds": adds.get(name) or list(nlp.get_pipe(name).labels), "may_contain": may_contain})
+    nlp.meta.update({"name": "medreview_ner_zh", "version": MODEL_VERSION, "license": "research/evaluation only (CCKS corpora terms)",
+                     "description": "Chinese clinical NER for medreview; see README.md (model card)"})
+    out.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(out)
