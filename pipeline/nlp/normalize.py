@@ -112,22 +112,24 @@ def load_abbreviations(path: str | None = None) -> tuple[list[tuple[re.Pattern, 
     return latin, chinese
 
 
+@lru_cache(maxsize=2)
+def _chinese_pattern(path: str | None = None) -> tuple[re.Pattern | None, dict[str, str]]:
+    """One alternation of the Chinese abbreviations, longest first: at each position the longest
+    key wins, scanning left to right."""
+    _, chinese = load_abbreviations(path)
+    if not chinese:
+        return None, {}
+    return re.compile("|".join(re.escape(k) for k, _ in chinese)), dict(chinese)
+
+
+@lru_cache(maxsize=16384)   # mentions repeat, and features() and normalize() both expand
 def expand(text: str) -> str:
     """The mention with abbreviations and synonyms replaced by standard wording."""
-    latin, chinese = load_abbreviations()
+    latin, _ = load_abbreviations()
     for pat, repl in latin:
         text = pat.sub(repl, text)
-    out, i = [], 0
-    while i < len(text):
-        for k, v in chinese:
-            if text.startswith(k, i):
-                out.append(v)
-                i += len(k)
-                break
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
+    pattern, table = _chinese_pattern()
+    return pattern.sub(lambda m: table[m.group()], text) if pattern else text
 
 
 def _lcs(a: str, b: str) -> int:
@@ -238,8 +240,12 @@ class Normalizer:
         """Candidate name indices for a mention and their feature matrix (FEATURES order)."""
         q = expand(text)
         parts = split_parts(q) or [q]
-        res = self._retrieve([q] + parts)
-        whole, by_part = res[0], res[1:]
+        if parts == [q]:   # one part (most mentions): the same lookup serves both
+            whole = self._retrieve([q])[0]
+            by_part = [whole]
+        else:
+            res = self._retrieve([q] + parts)
+            whole, by_part = res[0], res[1:]
         knn_best, knn_vote, knn_first = self._neighbours(q)
         top_whole = max(whole.values(), default=0.0)
         cands = list(dict.fromkeys(list(whole) + [c for r in by_part for c in r] + list(knn_best)))
@@ -255,6 +261,7 @@ class Normalizer:
         for c in cands:
             name = self.table.names[c]
             nc = self.name_chars[c]
+            lcs_q = _lcs(name, q)
             rows.append([
                 whole.get(c, 0.0),
                 max(r.get(c, 0.0) for r in by_part),
@@ -271,8 +278,8 @@ class Normalizer:
                 1.0 / (1 + knn_first[c]) if c in knn_first else 0.0,
                 min(len(parts), 10) / 10.0,
                 top_whole - whole.get(c, 0.0),
-                _lcs(name, q) / len(name),
-                max(_lcs(name, p) / len(p) for p in parts),
+                lcs_q / len(name),
+                lcs_q / len(q) if parts == [q] else max(_lcs(name, p) / len(p) for p in parts),
                 max(len(nc & pc) / len(nc) for pc in part_chars),
             ])
         return cands, np.array(rows, dtype=np.float32).reshape(-1, len(FEATURES))
