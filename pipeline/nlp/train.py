@@ -5,8 +5,9 @@ Two statistical NER components, each trained on one corpus with a consistent ann
 annotate them): ``ner`` on Yidu-S4K (DISEASE, OPERATION, ANATOMY, DRUG, IMAGING, LAB) and
 ``ner_ccks2017`` on CCKS 2017 (SYMPTOM, EXAM, TREATMENT, and its own DISEASE/ANATOMY). At run
 time both see the whole text; the second contributes only the labels the first lacks
-(components.py). An ``entity_ruler`` with
-patterns from data/ner_patterns.yaml runs first (NURSING_LEVEL etc., not in any corpus).
+(components.py). By default both heads share one encoder, trained multi-task (train_shared.py,
+``fit``); ``shared=False`` trains one model per head (``train_on_docs``). An ``entity_ruler`` with
+patterns from data/ner_patterns.yaml runs before them (NURSING_LEVEL etc., not in any corpus).
 Only the 80 % training part of each corpus is used; 10 % of it is the dev set for picking the
 best epoch, the 20 % held-out part is only measured at the end.
 """
