@@ -133,8 +133,10 @@ def extract_entities(text: str, section: str | None = None, normalize: bool = Tr
     return get_pipeline(str(model_dir())).extract(text, section, normalize)   # a promotion takes effect
 
 
-def sha256_dir(path: Path, skip: tuple[str, ...] = ("model.sha256", "README.md", "train_info.json")) -> str:
-    """One hash over every file of the model folder (sorted relative paths + contents)."""
+def sha256_dir(path: Path, skip: tuple[str, ...] = ("model.sha256", "README.md", "train_info.json", "version.json",
+                                                   "CURRENT", "promotions.jsonl")) -> str:
+    """One hash over every file of the model folder (sorted relative paths + contents), leaving
+    out the card and the registry's files (a model registered in place has them beside it)."""
     h = hashlib.sha256()
     for f in sorted(p for p in Path(path).rglob("*") if p.is_file() and p.name not in skip):
         h.update(str(f.relative_to(path)).encode())
