@@ -220,7 +220,7 @@ def nlp_eval_normalize(
     file: Path = typer.Argument(..., help="CHIP-CDN JSON file ([{text, normalized_result}], names separated by ##)."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
     table: Optional[Path] = typer.Option(None, help="Code table CSV with code,name columns (default: ICD-10 北京临床版 v601 from the shared data)."),
-    train: Optional[Path] = typer.Option(None, help="CHIP-CDN-format training file: its texts become aliases of their names (must not overlap FILE)."),
+    train: Optional[Path] = typer.Option(None, help="CHIP-CDN-format training file: its texts become aliases and nearest examples for their names, ranked by the stacked memory ranker (must not overlap FILE)."),
 ) -> None:
     """Micro precision/recall/F1 of the predicted standard names on FILE."""
     from pipeline.nlp import commands as nlp_commands
