@@ -3,7 +3,7 @@
 Usage: python bench/normalize.py [--retrain]
 --retrain fits both rankers on the train split first (writes pipeline/nlp/data/normalize_ranker.json
 and normalize_ranker_memory.npz; about a minute on 2 cores).
-Rows: table-only ranker (what the pipeline uses on a user's code table) and with memory (aliases and
+Rows: table-only ranker (what the pipeline uses on a user's code table) and with memory (aliases, nearest examples and
 target counts mined from the CHIP-CDN train split). Also prints lookup speed.
 """
 from __future__ import annotations
