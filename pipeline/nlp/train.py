@@ -138,23 +138,44 @@ def train_on_docs(
         pred = predict_spans(nlp, [d.text for d in dev_docs])
         f = score_spans([d.entities for d in dev_docs], pred)["micro"]["f1"]
         history.append({"epoch": epoch + 1, "loss": round(float(losses.get(name, 0.0)), 1), "dev_f1": f, "elapsed_s": round(time.time() - t0)})
-        msg = f"{name} epoch {epoch + 1} loss {losses.get(name, 0.0):.1f} dev_f1 {f:.4f} {time.time() - t0:.0f}s"
-        log.info(msg)
-        if log_path:
-            with open(log_path, "a", encoding="utf-8") as fh:
-                fh.write(msg + "\n")
+        log_epoch(f"{name} epoch {epoch + 1} loss {losses.get(name, 0.0):.1f} dev_f1 {f:.4f} {time.time() - t0:.0f}s",
+                  log_path)
         if f > best_f:
             best_f, best, bad = f, nlp.get_pipe(name).to_bytes(), 0
         else:
             bad += 1
-        per_epoch = (time.time() - t0) / (epoch + 1)
-        if bad >= patience or time.time() - t0 + per_epoch > time_budget_s:
+        if should_stop(bad, patience, t0, epoch + 1, time_budget_s):
             break
     nlp.get_pipe(name).from_bytes(best)
     out_dir.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(out_dir)
     return {"component": name, "train_docs": len(docs) - len(dev_docs), "dev_docs": len(dev_docs),
             "best_dev_f1": best_f, "history": history, "seed": seed}
+
+
+def log_epoch(msg: str, log_path: Path | None) -> None:
+    log.info(msg)
+    if log_path:
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(msg + "\n")
+
+
+def should_stop(bad: int, patience: int, t0: float, epochs: int, time_budget_s: float) -> bool:
+    """After ``patience`` epochs without dev improvement, or when another epoch would overrun the budget."""
+    per_epoch = (time.time() - t0) / epochs
+    return bad >= patience or time.time() - t0 + per_epoch > time_budget_s
+
+
+def add_ruler(nlp: spacy.Language, **where) -> None:
+    """The entity_ruler with the rule patterns (labels no corpus annotates)."""
+    nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": None, "validate": True}, **where).add_patterns(load_patterns())
+
+
+def save_pipeline(nlp: spacy.Language, out: Path) -> None:
+    nlp.meta.update({"name": "medreview_ner_zh", "version": MODEL_VERSION, "license": "research/evaluation only (CCKS corpora terms)",
+                     "description": "Chinese clinical NER for medreview; see README.md (model card)"})
+    out.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(out)
 
 
 def load_patterns(path: Path = PATTERNS_PATH) -> list[dict]:
@@ -170,8 +191,7 @@ def assemble(parts: dict[str, Path], out: Path, userdict: Path | None) -> spacy.
     """The shipped pipeline: tokenizer, entity_ruler, the first NER, then for each further NER:
     stash → NER → merge (keeping only the labels it adds; see components.py)."""
     nlp = blank_nlp(userdict)
-    ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": None, "validate": True})
-    ruler.add_patterns(load_patterns())
+    add_ruler(nlp)
     for i, (name, path) in enumerate(parts.items()):
         src = spacy.load(path)
         if i == 0:
@@ -181,10 +201,7 @@ def assemble(parts: dict[str, Path], out: Path, userdict: Path | None) -> spacy.
         nlp.add_pipe("medreview_stash_ents", name=f"stash_{name}")
         nlp.add_pipe(name, source=src)
         nlp.add_pipe("medreview_merge_ents", name=f"merge_{name}", config={"adds": adds, "may_contain": MAY_CONTAIN})
-    nlp.meta.update({"name": "medreview_ner_zh", "version": MODEL_VERSION, "license": "research/evaluation only (CCKS corpora terms)",
-                     "description": "Chinese clinical NER for medreview; see README.md (model card)"})
-    out.mkdir(parents=True, exist_ok=True)
-    nlp.to_disk(out)
+    save_pipeline(nlp, out)
     return nlp
 
 

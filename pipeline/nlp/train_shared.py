@@ -20,7 +20,8 @@ from thinc.api import Adam
 from pipeline.nlp import corpora
 from pipeline.nlp.components import ENCODER
 from pipeline.nlp.evaluate import score_spans
-from pipeline.nlp.train import _examples, blank_nlp, model_config, predict_spans
+from pipeline.nlp.train import (_examples, add_ruler, blank_nlp, log_epoch, model_config, predict_spans, save_pipeline,
+                                should_stop)
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +92,13 @@ def train_shared(sets: dict[str, list[corpora.NerDoc]], out_dir: Path, userdict:
         history.append({"epoch": epoch + 1, "dev_f1": dev_f, "mean_dev_f1": round(mean_f, 4),
                         "loss": {n: round(float(losses.get(n, 0.0)), 1) for n in names},
                         "elapsed_s": round(time.time() - t0)})
-        msg = f"shared epoch {epoch + 1} dev {dev_f} mean {mean_f:.4f} {time.time() - t0:.0f}s"
-        log.info(msg)
-        if log_path:
-            with open(log_path, "a", encoding="utf-8") as fh:
-                fh.write(msg + "\n")
+        log_epoch(f"shared epoch {epoch + 1} dev {dev_f} mean {mean_f:.4f} {time.time() - t0:.0f}s", log_path)
         if mean_f > best_f:
             best_f, bad = mean_f, 0
             best = {n: nlp.get_pipe(n).to_bytes() for n in [ENCODER, *names]}
         else:
             bad += 1
-        per_epoch = (time.time() - t0) / (epoch + 1)
-        if bad >= patience or time.time() - t0 + per_epoch > time_budget_s:
+        if should_stop(bad, patience, t0, epoch + 1, time_budget_s):
             break
     for n, data in best.items():
         nlp.get_pipe(n).from_bytes(data)
@@ -119,17 +115,11 @@ def assemble_shared(trained: Path, out: Path, adds: dict[str, list[str] | None],
     then for each further head stash → head → merge (keeping only the labels it adds)."""
     import spacy
 
-    from pipeline.nlp.train import MODEL_VERSION, load_patterns
-
     nlp = spacy.load(trained)
     heads = [n for n in nlp.pipe_names if n != ENCODER]
-    ruler = nlp.add_pipe("entity_ruler", before=heads[0], config={"phrase_matcher_attr": None, "validate": True})
-    ruler.add_patterns(load_patterns())
+    add_ruler(nlp, before=heads[0])
     for name in heads[1:]:
         nlp.add_pipe("medreview_stash_ents", name=f"stash_{name}", before=name)
         nlp.add_pipe("medreview_merge_ents", name=f"merge_{name}", after=name,
                      config={"adds": adds.get(name) or list(nlp.get_pipe(name).labels), "may_contain": may_contain})
-    nlp.meta.update({"name": "medreview_ner_zh", "version": MODEL_VERSION, "license": "research/evaluation only (CCKS corpora terms)",
-                     "description": "Chinese clinical NER for medreview; see README.md (model card)"})
-    out.mkdir(parents=True, exist_ok=True)
-    nlp.to_disk(out)
+    save_pipeline(nlp, out)

@@ -72,10 +72,13 @@ def _same_finding(db, old: dict, k: tuple, row: dict) -> tuple | None:
     for ok, (fid, reason, amount) in old.items():
         if ok[:2] != k[:2] or ok[2] == k[2]:
             continue
-        reviewed = db.execute("SELECT 1 FROM reviews WHERE flag_id = ? LIMIT 1", (fid,)).fetchone()
-        if not reviewed or (reason, amount) == (row["reason"], row["amount"]):
+        if not _reviewed(db, fid) or (reason, amount) == (row["reason"], row["amount"]):
             return ok
     return None
+
+
+def _reviewed(db, flag_id: int) -> bool:
+    return db.execute("SELECT 1 FROM reviews WHERE flag_id = ? LIMIT 1", (flag_id,)).fetchone() is not None
 
 
 def sync_flags(db, record_id: int, rows: list[dict], rule_ids: set[str]) -> bool:
@@ -109,8 +112,7 @@ def sync_flags(db, record_id: int, rows: list[dict], rule_ids: set[str]) -> bool
         if k in new_keys:
             continue
         changed = True
-        reviewed = db.execute("SELECT 1 FROM reviews WHERE flag_id = ? LIMIT 1", (fid,)).fetchone()
-        if not reviewed:
+        if not _reviewed(db, fid):
             db.execute("DELETE FROM flags WHERE id = ?", (fid,))
     return changed
 
@@ -178,8 +180,9 @@ class ScoreStage:
 
     def save(self, db, record, result):
         rid = record["id"]
-        sync_flags(db, rid, result["flags"], self._own_ids())
-        known = self._own_ids() | self._cross_ids()
+        own = self._own_ids()
+        sync_flags(db, rid, result["flags"], own)
+        known = own | self._cross_ids()
         # Rules the catalogue no longer has: their unreviewed flags go (reviewed ones are history).
         db.execute(f"DELETE FROM flags WHERE record_id = ? AND source = 'system' AND rule_id NOT IN ({','.join('?' * len(known))})"
                    " AND NOT EXISTS (SELECT 1 FROM reviews v WHERE v.flag_id = flags.id)", (rid, *sorted(known)))
