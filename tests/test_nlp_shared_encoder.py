@@ -33,6 +33,17 @@ def test_one_encoder_heads_listen_and_keep_their_labels(tmp_path):
     assert set(info["components"]) == {"ner", "ner_ccks2017"} and len(info["history"]) == 2
 
 
+def test_encoder_shape_reaches_the_saved_model_and_the_card(tmp_path):
+    # window 2 × depth 2: each character sees 4 characters either side; two maxout pieces
+    info = train_shared.train_shared(SETS, tmp_path / "m", None, seed=3, max_epochs=1, window=2, maxout=2, **SMALL)
+    assert (info["window"], info["maxout"]) == (2, 2)
+    nlp = spacy.load(tmp_path / "m")
+    encode = nlp.get_pipe("tok2vec").model.get_ref("encode")
+    maxouts = [n for n in encode.walk() if n.name == "maxout"]
+    assert len(maxouts) == 2
+    assert all(n.get_dim("nI") == 5 * 32 and n.get_dim("nP") == 2 for n in maxouts)
+
+
 def test_a_batch_of_one_corpus_updates_the_encoder_and_its_head_only(tmp_path):
     from thinc.api import Adam
 

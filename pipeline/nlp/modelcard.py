@@ -137,7 +137,10 @@ def write(out: Path, data_dir: Path, infos: list[dict], train_s: float, seed: in
     tables = "\n\n".join("```\n" + format_table(r, f"{c} ({r['documents']} docs)") + "\n```" for c, r in m["heldout"].items())
     comp_only = "\n".join(f"- {c}: " + ", ".join(f"`{n}` {v['f1']:.4f}" for n, v in d.items()) for c, d in m["component_only"].items())
     if infos and infos[0].get("encoder") == "shared":
-        encoder = (f"One `tok2vec` encoder (width {infos[0]['width']}, depth {infos[0]['depth']}) is shared by the NER heads "
+        i0 = infos[0]
+        encoder = (f"One `tok2vec` encoder (width {i0['width']}, depth {i0['depth']}, window {i0.get('window', 1)}: each "
+                   f"character's vector sees {i0['depth'] * i0.get('window', 1)} characters either side; maxout pieces "
+                   f"{i0.get('maxout', 3)}) is shared by the NER heads "
                    "through listeners and trained multi-task: a Yidu-S4K batch updates the encoder and `ner`, a CCKS 2017 "
                    "batch the encoder and `ner_ccks2017`, so neither head learns from the other corpus's missing labels "
                    "(pipeline/nlp/train_shared.py). The text is encoded once for both heads; the epoch is chosen by the "

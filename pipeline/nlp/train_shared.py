@@ -20,8 +20,8 @@ from thinc.api import Adam
 from pipeline.nlp import corpora
 from pipeline.nlp.components import ENCODER
 from pipeline.nlp.evaluate import score_spans
-from pipeline.nlp.train import (_examples, add_ruler, blank_nlp, log_epoch, model_config, predict_spans, save_pipeline,
-                                should_stop)
+from pipeline.nlp.train import (DEPTH, MAXOUT, WIDTH, WINDOW, _examples, add_ruler, blank_nlp, log_epoch, model_config,
+                                predict_spans, save_pipeline, should_stop)
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,11 @@ def _listen_last(nlp, head: str) -> None:
     t2v.listener_map = {k: v for k, v in t2v.listener_map.items() if k != head} | {head: t2v.listener_map[head]}
 
 
-def build(userdict: Path | None, heads: dict[str, list[str]], width: int = 96, depth: int = 4, rows: int = 8000,
-          window: int = 1):
+def build(userdict: Path | None, heads: dict[str, list[str]], width: int = WIDTH, depth: int = DEPTH, rows: int = 8000,
+          window: int = WINDOW, maxout: int = MAXOUT):
     """A blank pipeline: the shared encoder and one NER head per entry of ``heads`` (name → labels)."""
     nlp = blank_nlp(userdict)
-    cfg = model_config(width, depth, rows, window)
+    cfg = model_config(width, depth, rows, window, maxout)
     nlp.add_pipe("tok2vec", name=ENCODER, config={"model": cfg.pop("tok2vec")})
     cfg["tok2vec"] = {"@architectures": "spacy.Tok2VecListener.v1", "width": width, "upstream": ENCODER}
     for name, labels in heads.items():
@@ -48,8 +48,8 @@ def build(userdict: Path | None, heads: dict[str, list[str]], width: int = 96, d
 
 
 def train_shared(sets: dict[str, list[corpora.NerDoc]], out_dir: Path, userdict: Path | None, seed: int = 0,
-                 time_budget_s: float = 1800, max_epochs: int = 30, patience: int = 4, width: int = 96,
-                 depth: int = 4, window: int = 1, rows: int = 8000, log_path: Path | None = None) -> dict:
+                 time_budget_s: float = 1800, max_epochs: int = 30, patience: int = 4, width: int = WIDTH,
+                 depth: int = DEPTH, window: int = WINDOW, maxout: int = MAXOUT, rows: int = 8000, log_path: Path | None = None) -> dict:
     """``sets``: head name → its training documents (10 % of their groups are its dev set).
     Saves the best-on-dev pipeline (encoder + heads) to ``out_dir``; returns per-head history.
     Same seed, same data, one thread → same model."""
@@ -63,9 +63,11 @@ def train_shared(sets: dict[str, list[corpora.NerDoc]], out_dir: Path, userdict:
         pieces = [p for d in docs if d.group not in dev_groups for p in corpora.chunk_doc(d)]
         heads[name] = sorted({lab for d in docs for _, _, lab in d.entities})
         train_ex[name] = pieces
-    nlp = build(userdict, heads, width, depth, rows, window)
+    nlp = build(userdict, heads, width, depth, rows, window, maxout)
     train_ex = {name: _examples(nlp, pieces) for name, pieces in train_ex.items()}
-    optimizer = Adam(0.001, L2=1e-6, grad_clip=1.0)
+    # Parameter averaging, as spaCy's own training does: the averaged weights are what is
+    # evaluated and saved; they are steadier from epoch to epoch than the last update's.
+    optimizer = Adam(0.001, L2=1e-6, grad_clip=1.0, use_averages=True)
     # Labels were added above; the sample only lets the layers infer their shapes.
     sample = [Example(nlp.make_doc(eg.reference.text), nlp.make_doc(eg.reference.text))
               for exs in train_ex.values() for eg in exs[:20]]
@@ -84,10 +86,11 @@ def train_shared(sets: dict[str, list[corpora.NerDoc]], out_dir: Path, userdict:
             _listen_last(nlp, name)
             nlp.update(batch, sgd=optimizer, drop=0.15, losses=losses, exclude=[n for n in names if n != name])
         dev_f = {}
-        for name in names:
-            with nlp.select_pipes(enable=[ENCODER, name]):
-                pred = predict_spans(nlp, [d.text for d in dev[name]])
-            dev_f[name] = score_spans([d.entities for d in dev[name]], pred)["micro"]["f1"]
+        with nlp.use_params(optimizer.averages):
+            for name in names:
+                with nlp.select_pipes(enable=[ENCODER, name]):
+                    pred = predict_spans(nlp, [d.text for d in dev[name]])
+                dev_f[name] = score_spans([d.entities for d in dev[name]], pred)["micro"]["f1"]
         mean_f = sum(dev_f.values()) / len(dev_f)
         history.append({"epoch": epoch + 1, "dev_f1": dev_f, "mean_dev_f1": round(mean_f, 4),
                         "loss": {n: round(float(losses.get(n, 0.0)), 1) for n in names},
@@ -95,7 +98,8 @@ def train_shared(sets: dict[str, list[corpora.NerDoc]], out_dir: Path, userdict:
         log_epoch(f"shared epoch {epoch + 1} dev {dev_f} mean {mean_f:.4f} {time.time() - t0:.0f}s", log_path)
         if mean_f > best_f:
             best_f, bad = mean_f, 0
-            best = {n: nlp.get_pipe(n).to_bytes() for n in [ENCODER, *names]}
+            with nlp.use_params(optimizer.averages):
+                best = {n: nlp.get_pipe(n).to_bytes() for n in [ENCODER, *names]}
         else:
             bad += 1
         if should_stop(bad, patience, t0, epoch + 1, time_budget_s):
@@ -107,7 +111,8 @@ def train_shared(sets: dict[str, list[corpora.NerDoc]], out_dir: Path, userdict:
     best_epoch = max(history, key=lambda h: h["mean_dev_f1"])
     return {"components": {n: {"component": n, "train_docs": len(sets[n]) - len(dev[n]), "dev_docs": len(dev[n]),
                                 "best_dev_f1": best_epoch["dev_f1"][n], "epochs": len(history)} for n in names},
-            "best_epoch": best_epoch["epoch"], "history": history, "seed": seed, "width": width, "depth": depth}
+            "best_epoch": best_epoch["epoch"], "history": history, "seed": seed, "width": width, "depth": depth,
+            "window": window, "maxout": maxout}
 
 
 def assemble_shared(trained: Path, out: Path, adds: dict[str, list[str] | None], may_contain: dict) -> None:
