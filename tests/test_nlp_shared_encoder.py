@@ -33,7 +33,7 @@ def test_one_encoder_heads_listen_and_keep_their_labels(tmp_path):
     assert set(info["components"]) == {"ner", "ner_ccks2017"} and len(info["history"]) == 2
 
 
-def test_encoder_shape_reaches_the_saved_model_and_the_card(tmp_path):
+def test_encoder_shape_reaches_the_saved_model_and_the_info(tmp_path):
     # window 2 × depth 2: each character sees 4 characters either side; two maxout pieces
     info = train_shared.train_shared(SETS, tmp_path / "m", None, seed=3, max_epochs=1, window=2, maxout=2, **SMALL)
     assert (info["window"], info["maxout"]) == (2, 2)

@@ -241,8 +241,8 @@ def fit(sets: dict[str, list[corpora.NerDoc]], out: Path, work: Path, userdict: 
         info = train_shared(sets, work / "shared", userdict, seed=seed, time_budget_s=time_budget_s,
                             max_epochs=max_epochs, log_path=work / "shared.log", **options)
         assemble_shared(work / "shared", out, {n: COMPONENTS[n][1] for n in sets}, MAY_CONTAIN)
-        return [dict(c, encoder="shared", width=info["width"], depth=info["depth"], window=info["window"],
-                     maxout=info["maxout"], seed=seed,
+        shape = {k: info[k] for k in ("width", "depth", "window", "maxout")}
+        return [dict(c, encoder="shared", **shape, seed=seed,
                      history=[{"epoch": h["epoch"], "dev_f1": h["dev_f1"][n]} for h in info["history"]])
                 for n, c in info["components"].items()]
     jobs = [dict(name=n, docs=docs, out_dir=work / n, userdict=userdict, seed=seed, time_budget_s=time_budget_s,

@@ -91,15 +91,15 @@ def train_shared(sets: dict[str, list[corpora.NerDoc]], out_dir: Path, userdict:
                 with nlp.select_pipes(enable=[ENCODER, name]):
                     pred = predict_spans(nlp, [d.text for d in dev[name]])
                 dev_f[name] = score_spans([d.entities for d in dev[name]], pred)["micro"]["f1"]
-        mean_f = sum(dev_f.values()) / len(dev_f)
+            mean_f = sum(dev_f.values()) / len(dev_f)
+            # saved while the averaged weights are in place
+            data = {n: nlp.get_pipe(n).to_bytes() for n in [ENCODER, *names]} if mean_f > best_f else None
         history.append({"epoch": epoch + 1, "dev_f1": dev_f, "mean_dev_f1": round(mean_f, 4),
                         "loss": {n: round(float(losses.get(n, 0.0)), 1) for n in names},
                         "elapsed_s": round(time.time() - t0)})
         log_epoch(f"shared epoch {epoch + 1} dev {dev_f} mean {mean_f:.4f} {time.time() - t0:.0f}s", log_path)
         if mean_f > best_f:
-            best_f, bad = mean_f, 0
-            with nlp.use_params(optimizer.averages):
-                best = {n: nlp.get_pipe(n).to_bytes() for n in [ENCODER, *names]}
+            best_f, best, bad = mean_f, data, 0
         else:
             bad += 1
         if should_stop(bad, patience, t0, epoch + 1, time_budget_s):
