@@ -1,7 +1,10 @@
 """Local executor: a pool of worker processes streaming results back to the single writer.
 
-Each worker runs ``stage.work`` and puts every result on a queue as soon as it is made, so a
-record's finished pages are saved even if a later page fails or the run is killed. The parent
+Each worker runs ``stage.work`` and sends every result on its own pipe as soon as it is made, so a
+record's finished pages are saved even if a later page fails or the run is killed. One pipe per
+worker, written synchronously, because a worker killed mid-write (OOM killer, a crash in native
+code) must not break the others: with one shared ``multiprocessing.Queue`` a worker that dies
+while its feeder thread holds the queue's write lock blocks every other worker for good. The parent
 watches each worker: when a record makes no progress (no result) for the timeout, or when the
 process dies, the worker is killed, its record failed with a reason, and a fresh worker takes
 the next record.
@@ -13,6 +16,7 @@ import os
 import queue
 import signal
 import time
+from multiprocessing.connection import wait
 from typing import Any, Callable
 
 from pipeline.runner import describe
@@ -33,7 +37,7 @@ def _die_with_parent() -> None:
         pass  # not Linux: the queue time-out check below still ends idle workers
 
 
-def _worker_main(factory: Callable[[], Any], tasks: mp.Queue, results: mp.Queue, wid: int) -> None:
+def _worker_main(factory: Callable[[], Any], tasks: mp.Queue, results) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     _die_with_parent()
     stage = factory()
@@ -49,23 +53,38 @@ def _worker_main(factory: Callable[[], Any], tasks: mp.Queue, results: mp.Queue,
         if item is None:
             return
         rid, task = item
-        results.put(("start", wid, rid, None))
+        results.send(("start", rid, None))
         try:
             for result in stage.work(task, ctx):
-                results.put(("item", wid, rid, result))
-            results.put(("done", wid, rid, None))
+                results.send(("item", rid, result))  # pickles here: an unpicklable result fails the record
+            results.send(("done", rid, None))
         except Exception as exc:  # a failing record must not stop the worker
-            results.put(("error", wid, rid, describe(exc)))
+            results.send(("error", rid, describe(exc)))
 
 
 class _Worker:
-    def __init__(self, ctx, factory, results, wid):
+    def __init__(self, ctx, factory):
         self.tasks = ctx.Queue()
-        self.proc = ctx.Process(target=_worker_main, args=(factory, self.tasks, results, wid), daemon=True)
+        self.results, sender = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=_worker_main, args=(factory, self.tasks, sender), daemon=True)
         self.proc.start()
+        sender.close()  # only the worker holds the sending end, so its exit reads as end of file
+        self.closed = False  # its pipe reached end of file (or broke): it exited or is past use
+        self.unreadable: str | None = None  # why a message from it could not be read, if so
         self.assigned: int | None = None
         self.assigned_at = time.monotonic()
         self.started_at: float | None = None  # set when the worker reports it began the record
+
+    def receive(self):
+        """The next message, or None once the pipe is at end of file or unreadable."""
+        try:
+            return self.results.recv()
+        except (EOFError, OSError):
+            self.closed = True
+        except Exception as exc:  # a message that cannot be unpickled here: stop trusting the stream
+            self.closed = True
+            self.unreadable = describe(exc)
+        return None
 
     def stop(self, kill: bool = False):
         if self.proc.is_alive():
@@ -80,7 +99,7 @@ class _Worker:
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join(timeout=5)
-
+        self.results.close()
 
 
 def execute(stage, stage_factory, records, *, workers, timeout, prepared, settle):
@@ -91,8 +110,7 @@ def execute(stage, stage_factory, records, *, workers, timeout, prepared, settle
         n = min(n, cap)
     n = max(1, min(n, len(records)))
     ctx = mp.get_context("spawn")  # no inherited sqlite handles or engine threads
-    results = ctx.Queue()
-    pool = {wid: _Worker(ctx, stage_factory, results, wid) for wid in range(n)}
+    pool = {wid: _Worker(ctx, stage_factory) for wid in range(n)}
     pending = list(reversed(records))
     by_id = {r["id"]: r for r in records}
     failed_items: set[int] = set()  # records failed mid-stream; ignore their later messages
@@ -111,67 +129,69 @@ def execute(stage, stage_factory, records, *, workers, timeout, prepared, settle
             return
         w.assigned = None
 
-    def handle(kind, wid, rid, payload):
-        w = pool.get(wid)
-        if w is None:
-            return  # from a worker already replaced
+    def handle(w: _Worker, kind, rid, payload, reassign=True):
+        """Apply one message; ``reassign`` False for a dead worker, which gets no next record."""
         record = by_id[rid]
         if kind == "start":
             w.started_at = time.monotonic()
-        elif rid in failed_items:
-            if kind in ("done", "error"):
-                assign(w)
-        elif kind == "item":
+            return
+        if kind == "item":
             w.started_at = time.monotonic()  # progress: the timeout measures time without any result
-            if settle(record, "item", payload) == "error":
+            if rid not in failed_items and settle(record, "item", payload) == "error":
                 failed_items.add(rid)
-        else:
+            return
+        if rid not in failed_items:
             settle(record, kind, payload)
+        if reassign:
             assign(w)
-
-    def next_message(wait):
-        try:
-            return results.get(timeout=wait)
-        except queue.Empty:
-            return None
+        else:
+            w.assigned = None
 
     try:
         for w in pool.values():
             assign(w)
         while any(w.assigned is not None for w in pool.values()):
-            msg = next_message(POLL_S)
-            if msg:
-                handle(*msg)
+            busy = {w.results: w for w in pool.values() if w.assigned is not None and not w.closed}
+            for conn in wait(list(busy), timeout=POLL_S):
+                w = busy[conn]
+                if (msg := w.receive()) is not None:
+                    handle(w, *msg)
             # Hung or dead workers: fail their record, replace the worker.
             for wid, w in list(pool.items()):
                 if w.assigned is None:
                     continue
-                dead = not w.proc.is_alive()
-                # The per-record clock starts when the worker begins the record, so a slow
-                # worker start-up (imports, model loading) is not charged to the record.
-                if w.started_at is not None:
-                    hung = time.monotonic() - w.started_at > timeout
-                else:
-                    hung = time.monotonic() - w.assigned_at > timeout + STARTUP_GRACE_S
+                dead = w.closed or not w.proc.is_alive()
                 if dead:
                     # Apply what it sent before dying; it may have finished its record.
-                    while (msg := next_message(0.05)) is not None:
-                        handle(*msg)
-                    if w.assigned is None:
+                    while not w.closed and w.results.poll():
+                        if (msg := w.receive()) is not None:
+                            handle(w, *msg, reassign=False)
+                    w.proc.join(timeout=1)  # end of file can come a moment before the exit: keep its code
+                else:
+                    # The per-record clock starts when the worker begins the record, so a slow
+                    # worker start-up (imports, model loading) is not charged to the record.
+                    if w.started_at is not None:
+                        hung = time.monotonic() - w.started_at > timeout
+                    else:
+                        hung = time.monotonic() - w.assigned_at > timeout + STARTUP_GRACE_S
+                    if not hung:
                         continue
-                elif not hung:
-                    continue
-                record = by_id[w.assigned]
-                reason = (f"工作进程异常退出 (worker died, exit code {w.proc.exitcode})" if dead
-                          else f"记录处理超时 (timed out after {timeout:.0f}s)")
                 w.stop(kill=True)
-                if record["id"] not in failed_items:
-                    settle(record, "error", reason)
+                rid = w.assigned
+                if rid is not None and rid not in failed_items:
+                    if not dead:
+                        reason = f"记录处理超时 (timed out after {timeout:.0f}s)"
+                    elif w.unreadable:
+                        reason = f"工作进程结果无法读取 (unreadable result: {w.unreadable})"
+                    else:
+                        reason = f"工作进程异常退出 (worker died, exit code {w.proc.exitcode})"
+                    settle(by_id[rid], "error", reason)
                 del pool[wid]
-                replacement = _Worker(ctx, stage_factory, results, next_wid)
-                pool[next_wid] = replacement
-                next_wid += 1
-                assign(replacement)
+                if pending:
+                    replacement = _Worker(ctx, stage_factory)
+                    pool[next_wid] = replacement
+                    next_wid += 1
+                    assign(replacement)
     finally:
         for w in pool.values():
             w.stop(kill=w.assigned is not None)

@@ -1,4 +1,5 @@
 import functools
+import time
 
 import pytest
 
@@ -56,6 +57,33 @@ def test_hung_record_times_out_and_dead_worker_is_replaced(db_path):
     assert db.execute("SELECT COUNT(*) FROM fields WHERE name = 'toy-finished' AND record_id = ?",
                       (ids["die.pdf"],)).fetchone()[0] == 0
     assert (report.done, report.failed) == (3, 2)
+
+
+def test_worker_killed_while_sending_does_not_block_the_others(db_path):
+    """A worker killed mid-message (OOM killer, native crash) fails only its own record: the
+    others keep sending (with one shared queue its half-held write lock blocked them for good)."""
+    db = store.connect(db_path)
+    _records(db, ["cutoff.pdf", "slow.pdf", "ok1.pdf", "ok2.pdf"])  # 'slow' sends after the kill
+    t0 = time.monotonic()
+    report = run_stage(db, ToyStage, workers=2, timeout=20)
+    state = _state(db)
+    assert state["cutoff.pdf"][1] == "failed" and "worker died" in state["cutoff.pdf"][2]
+    for ok in ("slow.pdf", "ok1.pdf", "ok2.pdf"):
+        assert state[ok][:2] == ("read", "ok"), state[ok]
+    assert (report.done, report.failed) == (3, 1)
+    assert time.monotonic() - t0 < 20  # nobody waited for the time-out
+
+
+def test_result_that_cannot_be_sent_fails_its_record_at_once(db_path):
+    db = store.connect(db_path)
+    _records(db, ["unpicklable.pdf", "ok1.pdf"])
+    t0 = time.monotonic()
+    report = run_stage(db, ToyStage, workers=1, timeout=20)
+    state = _state(db)
+    assert state["unpicklable.pdf"][1] == "failed" and "pickle" in state["unpicklable.pdf"][2].lower()
+    assert state["ok1.pdf"][:2] == ("read", "ok")  # the same worker went on to the next record
+    assert (report.done, report.failed) == (1, 1)
+    assert time.monotonic() - t0 < 20
 
 
 def test_timeout_measures_time_without_progress(db_path):

@@ -1,9 +1,12 @@
 """A minimal stage for runner tests: writes three `fields` rows per record, one per result.
 
 Behaviour is chosen by the record's source file name: 'raise' raises in work, 'hang' sleeps
-past any timeout, 'slow' takes 1.5 s per result, 'die' kills its worker process, 'savefail' makes save raise.
+past any timeout, 'slow' takes 1.5 s per result, 'die' kills its worker process, 'cutoff' kills
+it while it is sending a large result, 'unpicklable' yields a result that cannot cross processes,
+'savefail' makes save raise.
 """
 import os
+import threading
 import time
 
 
@@ -30,6 +33,13 @@ class ToyStage:
                 time.sleep(1.5)
             if "die" in task["name"] and seq == 1:
                 os._exit(3)
+            if "cutoff" in task["name"]:  # a steady stream, so the kill lands mid-send
+                threading.Timer(0.1, os._exit, (3,)).start()
+                blob = b"x" * (8 << 20)
+                while True:
+                    yield {"seq": seq, "pid": os.getpid(), "blob": blob}
+            if "unpicklable" in task["name"]:
+                yield {"seq": seq, "pid": os.getpid(), "callback": lambda: None}
             yield {"seq": seq, "pid": os.getpid()}
 
     def save(self, db, record, result):
