@@ -28,8 +28,8 @@ def test_one_encoder_heads_listen_and_keep_their_labels(tmp_path):
     nlp = spacy.load(tmp_path / "m")
     assert nlp.pipe_names == ["tok2vec", "ner", "ner_ccks2017"]
     assert set(nlp.get_pipe("tok2vec").listening_components) == {"ner", "ner_ccks2017"}
-    assert set(nlp.get_pipe("ner").labels) == {"DISEASE", "DRUG"}
-    assert set(nlp.get_pipe("ner_ccks2017").labels) == {"SYMPTOM"}
+    assert set(nlp.get_pipe("ner").entity_labels) == {"DISEASE", "DRUG"}
+    assert set(nlp.get_pipe("ner_ccks2017").entity_labels) == {"SYMPTOM"}
     assert set(info["components"]) == {"ner", "ner_ccks2017"} and len(info["history"]) == 2
 
 

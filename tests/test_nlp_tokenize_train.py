@@ -51,7 +51,7 @@ def test_training_is_reproducible_and_model_round_trips(tmp_path):
     text = "患者高血压，予硝苯地平治疗。"
     again = spacy.load(tmp_path / "c")
     assert [(e.start_char, e.end_char, e.label_) for e in nlp(text).ents] == [(e.start_char, e.end_char, e.label_) for e in again(text).ents]
-    assert set(nlp.get_pipe("ner").labels) == {"DISEASE", "DRUG"}
+    assert set(nlp.get_pipe("ner").entity_labels) == {"DISEASE", "DRUG"}
 
 
 def test_assembled_pipeline_has_rule_labels(tmp_path):

@@ -147,6 +147,8 @@ def write(out: Path, data_dir: Path, infos: list[dict], train_s: float, seed: in
                    "mean of the heads' dev F1.")
     else:
         encoder = "Each NER head has its own encoder (`medreview train ner --separate-encoders`)."
+    encoder += (" Each head tags every character O or B/I/L/U-<label> with one softmax over the encoder's vectors "
+                "and decodes the tags with constrained Viterbi (pipeline/nlp/biluo.py).")
     sp = m.get("speed", {})
     card = CARD.format(components=comps, encoder=encoder, userdict=USERDICT_NAME, ceiling="\n".join(ceil_rows), seed=seed,
                        tables=tables, components_only=comp_only,

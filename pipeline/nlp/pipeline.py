@@ -20,7 +20,7 @@ from pathlib import Path
 
 import spacy
 
-from pipeline.nlp import components, tokenize  # noqa: F401  (register what spacy.load needs)
+from pipeline.nlp import biluo, components, tokenize  # noqa: F401  (register what spacy.load needs)
 from pipeline.nlp.components import EXTRA_KEY
 from pipeline.nlp.context import attributes
 from pipeline.nlp.normalize import CodeTable, Normalizer, default_table

@@ -18,9 +18,10 @@ from spacy.util import fix_random_seed, minibatch
 from thinc.api import Adam
 
 from pipeline.nlp import corpora
+from pipeline.nlp.biluo import add_head
 from pipeline.nlp.components import ENCODER
 from pipeline.nlp.evaluate import score_spans
-from pipeline.nlp.train import (DEPTH, MAXOUT, WIDTH, WINDOW, _examples, add_ruler, blank_nlp, log_epoch, model_config,
+from pipeline.nlp.train import (DEPTH, MAXOUT, WIDTH, WINDOW, _examples, add_ruler, blank_nlp, encoder_config, log_epoch,
                                 predict_spans, save_pipeline, should_stop)
 
 log = logging.getLogger(__name__)
@@ -37,13 +38,9 @@ def build(userdict: Path | None, heads: dict[str, list[str]], width: int = WIDTH
           window: int = WINDOW, maxout: int = MAXOUT):
     """A blank pipeline: the shared encoder and one NER head per entry of ``heads`` (name → labels)."""
     nlp = blank_nlp(userdict)
-    cfg = model_config(width, depth, rows, window, maxout)
-    nlp.add_pipe("tok2vec", name=ENCODER, config={"model": cfg.pop("tok2vec")})
-    cfg["tok2vec"] = {"@architectures": "spacy.Tok2VecListener.v1", "width": width, "upstream": ENCODER}
+    nlp.add_pipe("tok2vec", name=ENCODER, config={"model": encoder_config(width, depth, rows, window, maxout)})
     for name, labels in heads.items():
-        ner = nlp.add_pipe("ner", name=name, config={"model": cfg})
-        for label in labels:
-            ner.add_label(label)
+        add_head(nlp, name, labels, {"@architectures": "spacy.Tok2VecListener.v1", "width": width, "upstream": ENCODER})
     return nlp
 
 
@@ -126,5 +123,5 @@ def assemble_shared(trained: Path, out: Path, adds: dict[str, list[str] | None],
     for name in heads[1:]:
         nlp.add_pipe("medreview_stash_ents", name=f"stash_{name}", before=name)
         nlp.add_pipe("medreview_merge_ents", name=f"merge_{name}", after=name,
-                     config={"adds": adds.get(name) or list(nlp.get_pipe(name).labels), "may_contain": may_contain})
+                     config={"adds": adds.get(name) or list(nlp.get_pipe(name).entity_labels), "may_contain": may_contain})
     save_pipeline(nlp, out)

@@ -1,0 +1,84 @@
+"""The BILUO tagger NER head: tag set, constrained Viterbi decoding, entities already on the doc."""
+import numpy as np
+import pytest
+from spacy.tokens import Span
+
+from pipeline.nlp import biluo, corpora
+from pipeline.nlp.train import _examples, blank_nlp, encoder_config
+
+DOCS = [corpora.NerDoc(f"d{i}", f"患者{a}，予{b}治疗。", [(2, 2 + len(a), "DISEASE"), (4 + len(a), 4 + len(a) + len(b), "DRUG")])
+        for i, (a, b) in enumerate([("高血压", "硝苯地平"), ("糖尿病", "二甲双胍")])]
+
+
+@pytest.fixture(scope="module")
+def head():
+    nlp = blank_nlp(None)
+    h = biluo.add_head(nlp, "ner", ["DISEASE", "DRUG"], encoder_config(width=16, depth=1, rows=200))
+    nlp.initialize(lambda: _examples(nlp, DOCS))
+    return nlp, h
+
+
+def _valid(tags):
+    open_label = None
+    for t in tags:
+        p, _, lab = t.partition("-")
+        if open_label is None and p in ("I", "L"):
+            return False
+        if open_label is not None and (p not in ("I", "L") or lab != open_label):
+            return False
+        open_label = lab if p in ("B", "I") else None
+    return open_label is None
+
+
+def test_tag_set_and_entity_labels(head):
+    _, h = head
+    assert h.entity_labels == ("DISEASE", "DRUG")
+    assert set(h.labels) == {"O"} | {f"{p}-{lab}" for p in "BILU" for lab in ("DISEASE", "DRUG")}
+
+
+def test_viterbi_paths_are_valid_and_a_batch_decodes_like_single_docs(head):
+    _, h = head
+    rng = np.random.default_rng(0)
+    lengths = [1, 7, 30, 3]
+    scores = [rng.normal(0, 3, (n, len(h.labels))).astype("float32") for n in lengths]
+    batch = h._viterbi(scores, lengths)
+    for s, n, path in zip(scores, lengths, batch):
+        assert len(path) == n and _valid([h.labels[i] for i in path])
+        assert list(h._viterbi([s], [n])[0]) == list(path)   # padding changes nothing
+
+
+def test_viterbi_repairs_what_greedy_argmax_gets_wrong(head):
+    _, h = head
+    ix = {t: i for i, t in enumerate(h.labels)}
+    want = ["O", "B-DISEASE", "I-DISEASE", "L-DISEASE", "O"]
+    greedy = ["O", "I-DISEASE", "I-DISEASE", "L-DISEASE", "O"]     # invalid: I without B
+    z = np.full((5, len(h.labels)), -5.0, dtype="float32")
+    for t, (g, w) in enumerate(zip(greedy, want)):
+        z[t, ix[g]] = 2.0
+        z[t, ix[w]] = max(z[t, ix[w]], 1.5)
+    assert [h.labels[i] for i in z.argmax(1)] == greedy
+    assert [h.labels[i] for i in h._viterbi([z], [5])[0]] == want
+
+
+def test_entities_already_on_the_doc_are_kept(head):
+    nlp, h = head
+    doc = nlp.make_doc("入院后予一级护理")
+    doc.ents = [Span(doc, 4, 8, "NURSING_LEVEL")]
+    ix = {t: i for i, t in enumerate(h.labels)}
+    path = [ix[t] for t in ["O", "O", "O", "B-DRUG", "I-DRUG", "L-DRUG", "O", "O"]]  # overlaps the ruler's span
+    h._set_ents(doc, path)
+    assert [(e.start, e.end, e.label_) for e in doc.ents] == [(4, 8, "NURSING_LEVEL")]
+    path = [ix[t] for t in ["U-DRUG", "O", "O", "O", "O", "O", "O", "O"]]
+    h._set_ents(doc, path)
+    assert [(e.start, e.end, e.label_) for e in doc.ents] == [(0, 1, "DRUG"), (4, 8, "NURSING_LEVEL")]
+
+
+def test_unannotated_characters_are_missing_not_outside(head):
+    nlp, h = head
+    from spacy.training import Example
+
+    doc = nlp.make_doc("患者高血压")
+    eg = Example.from_dict(doc, {"entities": ["O", "O", "-", "-", "-"]})
+    scores = [np.zeros((5, len(h.labels)), dtype="float32") + 1.0 / len(h.labels)]
+    _, d = h.get_loss([eg], scores)
+    assert np.allclose(d[0][2:], 0) and not np.allclose(d[0][:2], 0)
