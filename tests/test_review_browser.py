@@ -77,6 +77,16 @@ def page():
         browser.close()
 
 
+def _login(page, base):
+    """Each test can run alone: log in unless an earlier test of the module already did."""
+    page.goto(base + "/")
+    if "/login" in page.url:
+        page.fill("input[name=username]", "reviewer1")
+        page.fill("input[name=password]", "pw-reviewer-1")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#queue")
+
+
 def test_login_open_top_case_confirm_with_keyboard(server, page):
     base, ids = server
     errors: list[str] = []
@@ -130,6 +140,7 @@ def test_login_open_top_case_confirm_with_keyboard(server, page):
 
 def test_zoom_scales_image_and_boxes(server, page):
     base, ids = server
+    _login(page, base)
     rid = ids["ZY2026002"]["record_id"]
     page.goto(f"{base}/cases/{rid}")
     _wait_image(page)
@@ -146,6 +157,7 @@ def test_zoom_scales_image_and_boxes(server, page):
 
 def test_reject_with_reason_by_keyboard_then_undo(server, page):
     base, ids = server
+    _login(page, base)
     rid = ids["ZY2026003"]["record_id"]
     page.goto(f"{base}/cases/{rid}")
     expect(page.locator("#form-reject")).to_be_hidden()
@@ -162,6 +174,7 @@ def test_reject_with_reason_by_keyboard_then_undo(server, page):
 
 def test_drawing_a_box_selects_lines_for_a_new_flag(server, page):
     base, ids = server
+    _login(page, base)
     rid = ids["ZY2026002"]["record_id"]
     page.goto(f"{base}/cases/{rid}?page_no=1")
     _wait_image(page)
@@ -185,6 +198,7 @@ def test_drawing_a_box_selects_lines_for_a_new_flag(server, page):
 
 def test_selecting_ocr_text_adds_an_entity(server, page):
     base, ids = server
+    _login(page, base)
     rid = ids["ZY2026004"]["record_id"]
     lid = ids["ZY2026004"]["line_ids"][(1, 2)]
     page.goto(f"{base}/cases/{rid}?page_no=1")
