@@ -111,9 +111,10 @@ class BiluoNer(Tagger):
         return [path[i, :n] for i, n in enumerate(lengths)]
 
     def _set_ents(self, doc, path) -> None:
+        labels = self.labels  # a property that builds a tuple: read it once
         spans, begin = [], None
-        for i, tag_id in enumerate(path):
-            prefix, _, label = self.labels[tag_id].partition("-")
+        for i in np.flatnonzero(path != labels.index(OUTSIDE)).tolist():  # only entity characters
+            prefix, _, label = labels[path[i]].partition("-")
             if prefix == "U":
                 spans.append(Span(doc, i, i + 1, label))
             elif prefix == "B":

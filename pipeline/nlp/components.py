@@ -2,10 +2,10 @@
 
 Our NER heads (biluo.py), like spaCy's NER, keep entities already on the doc, so a second head
 run after the first could only fill gaps, and would be pushed off correct spans by the first
-one's mistakes. Instead the first
-model's entities are stashed, the second model runs on a clean doc, and the merge keeps the
-first model's entities plus the second's entities of the labels it adds (e.g. SYMPTOM, EXAM,
-TREATMENT from CCKS 2017); those that overlap the first model's go to ``doc.spans[EXTRA_KEY]``.
+one's mistakes. Instead the first model's entities are stashed, the second model runs on a clean
+doc, and the merge keeps the first model's entities plus the second's entities of the labels it
+adds (e.g. SYMPTOM, EXAM, TREATMENT from CCKS 2017); those that overlap the first model's go to
+``doc.spans[EXTRA_KEY]``.
 """
 from __future__ import annotations
 
