@@ -93,10 +93,7 @@ def test_login_open_top_case_confirm_with_keyboard(server, page):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(base + "/")
     assert "/login" in page.url                       # nothing without a session
-    page.fill("input[name=username]", "reviewer1")
-    page.fill("input[name=password]", "pw-reviewer-1")
-    page.click("button[type=submit]")
-    page.wait_for_selector("#queue")
+    _login(page, base)
     top_before = page.locator("#queue tbody tr").first.get_attribute("data-record")
     pending_before = int(page.inner_text("#count-pending"))
     confirmed_before = int(page.inner_text("#count-confirmed"))

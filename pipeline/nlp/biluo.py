@@ -65,11 +65,10 @@ class BiluoNer(Tagger):
         lengths = [len(d) for d in docs]
         if not any(lengths):
             return
-        tags = self._viterbi([s for s in batch_scores if s is not None and len(s)], [n for n in lengths if n])
-        it = iter(tags)
-        for doc, n in zip(docs, lengths):
-            if n:
-                self._set_ents(doc, next(it))
+        full = [(doc, scores, n) for doc, scores, n in zip(docs, batch_scores, lengths) if n]
+        paths = self._viterbi([scores for _, scores, _ in full], [n for _, _, n in full])
+        for (doc, _, _), path in zip(full, paths):
+            self._set_ents(doc, path)
 
     def score(self, examples, **kwargs):
         return ner_score(examples, **kwargs)
