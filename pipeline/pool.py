@@ -19,6 +19,8 @@ import time
 from multiprocessing.connection import wait
 from typing import Any, Callable
 
+from threadpoolctl import threadpool_limits
+
 from pipeline.runner import describe
 
 POLL_S = 0.2
@@ -40,6 +42,8 @@ def _die_with_parent() -> None:
 def _worker_main(factory: Callable[[], Any], tasks: mp.Queue, results) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     _die_with_parent()
+    # The pool is the parallelism: a BLAS using every core in every worker would oversubscribe.
+    threadpool_limits(limits=1)
     stage = factory()
     ctx: dict = {}
     parent = os.getppid()

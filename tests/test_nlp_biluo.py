@@ -47,6 +47,21 @@ def test_viterbi_paths_are_valid_and_a_batch_decodes_like_single_docs(head):
         assert list(h._viterbi([s], [n])[0]) == list(path)   # padding changes nothing
 
 
+def test_viterbi_finds_the_best_valid_path(head):
+    """Against brute force over every valid tag sequence of short random docs."""
+    import itertools
+
+    _, h = head
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 4):
+        valid = [p for p in itertools.product(range(len(h.labels)), repeat=n) if _valid([h.labels[i] for i in p])]
+        for _ in range(3):
+            z = rng.normal(0, 2, (n, len(h.labels))).astype("float32")
+            best = max(valid, key=lambda p: sum(z[t, i] for t, i in enumerate(p)))
+            got = h._viterbi([z], [n])[0]
+            assert sum(z[t, i] for t, i in enumerate(got)) == pytest.approx(sum(z[t, i] for t, i in enumerate(best)))
+
+
 def test_viterbi_repairs_what_greedy_argmax_gets_wrong(head):
     _, h = head
     ix = {t: i for i, t in enumerate(h.labels)}

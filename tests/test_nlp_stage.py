@@ -72,3 +72,19 @@ def test_extract_entities_from_a_string():
     for e in ents:
         if e.label == "DISEASE":
             assert e.negated and e.historical
+
+
+@needs_model
+def test_numpy_blas_changes_the_speed_not_the_entities():
+    import spacy
+
+    from pipeline.nlp.pipeline import NlpPipeline
+
+    fast = NlpPipeline(DEFAULT_MODEL).nlp
+    assert all(not node.ops.use_blis for _, c in fast.pipeline if hasattr(c, "model") for node in c.model.walk())
+    default = spacy.load(DEFAULT_MODEL)   # thinc's BLIS products
+    texts = ["患者3年前无明显诱因出现上腹痛，胃镜示胃体溃疡，病理：中分化腺癌。行腹腔镜下远端胃大部切除术，术后予奥沙利铂化疗。",
+             "入院查体：神志清，双肺呼吸音粗，未闻及干湿啰音。血常规：白细胞12.3×10^9/L。胸部CT提示右下肺炎。"]
+    ents = lambda nlp: [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
+    got = ents(fast)
+    assert any(got) and got == ents(default)

@@ -73,41 +73,72 @@ class BiluoNer(Tagger):
     def score(self, examples, **kwargs):
         return ner_score(examples, **kwargs)
 
-    def _constraints(self):
-        if getattr(self, "_cons_for", None) != self.labels:
-            labs = [t.partition("-") for t in self.labels]
-            allowed = np.array([[(pb in "IL" and lb == la) if pa in "BI" else pb in (OUTSIDE, "B", "U")
-                                 for pb, _, lb in labs] for pa, _, la in labs])
-            start = np.array([p in (OUTSIDE, "B", "U") for p, _, _ in labs])
-            end = np.array([p in (OUTSIDE, "L", "U") for p, _, _ in labs])
-            self._cons = (np.where(allowed, 0.0, _NEG), np.where(start, 0.0, _NEG), np.where(end, 0.0, _NEG))
-            self._cons_for = self.labels
-        return self._cons
+    def _layout(self):
+        """Tag order used while decoding: O, then the L-, U-, B- and I- blocks (labels in the same
+        order in each), as a permutation of ``self.labels``; and the number of entity labels."""
+        if getattr(self, "_layout_for", None) != self.labels:
+            labels = self.labels
+            ents = self.entity_labels
+            self._perm = np.array([labels.index(OUTSIDE)] + [labels.index(f"{p}-{e}") for p in "LUBI" for e in ents])
+            self._layout_cache = (self._perm, len(ents))
+            self._layout_for = labels
+        return self._layout_cache
 
     def _viterbi(self, scores, lengths) -> list[np.ndarray]:
-        """Best valid tag sequence of each doc; the batch is decoded together (padded), so the
-        per-step cost is shared by all its docs."""
-        trans, start, end = self._constraints()
-        n_docs, n_tags, longest = len(scores), len(self.labels), max(lengths)
-        lp = np.zeros((n_docs, longest, n_tags))
-        for i, s in enumerate(scores):
-            z = self.model.ops.to_numpy(s).astype(np.float64)  # logits (normalize=False at inference)
-            z = z - z.max(1, keepdims=True)
-            lp[i, :len(z)] = z - np.log(np.exp(z).sum(1, keepdims=True))
-        lens = np.array(lengths)
-        stay = np.broadcast_to(np.arange(n_tags), (n_docs, n_tags))
-        back = np.empty((n_docs, longest, n_tags), dtype=np.int32)
-        best = lp[:, 0] + start
+        """Best valid tag sequence of each doc under the BILUO constraints, decoded for the whole
+        batch at once.
+
+        The constraints only ask whether the previous character closed an entity (O, L-, U-: any
+        of them may precede O, B-, U-) or left one open (B-x, I-x: only I-x, L-x may follow), so a
+        step takes the best closed state and, per label, the better of B/I: O(tags) per step
+        instead of O(tags²). Logits are used as they are: the per-character softmax normaliser is
+        the same for every path. Docs are sorted longest first so that those still running at a
+        step are a prefix of the batch."""
+        perm, n_ent = self._layout()
+        closed = 1 + 2 * n_ent                      # O, L-*, U-*
+        opened = closed + n_ent                     # start of the I-* block; B-* is closed:opened
+        order = np.argsort(-np.asarray(lengths), kind="stable")
+        lens = np.asarray(lengths)[order]
+        n, longest = len(scores), int(lens[0])
+        z = np.zeros((n, longest, len(perm)))
+        for r, i in enumerate(order):
+            z[r, :lens[r]] = self.model.ops.to_numpy(scores[i])[:, perm]
+        best = z[:, 0].copy()
+        best[:, 1:1 + n_ent] = _NEG                 # no L-* or I-* at the start
+        best[:, opened:] = _NEG
+        back_closed = np.zeros((n, longest), dtype=np.int32)     # which closed state came before
+        back_inside = np.zeros((n, longest, n_ent), dtype=bool)  # before I-x/L-x: I-x (else B-x)
+        running = n
         for t in range(1, longest):
-            cand = best[:, :, None] + trans
-            active = (t < lens)[:, None]
-            back[:, t] = np.where(active, cand.argmax(1), stay)  # past a doc's end its path stands still
-            best = np.where(active, cand.max(1) + lp[:, t], best)
-        path = np.empty((n_docs, longest), dtype=np.int32)
-        path[:, -1] = (best + end).argmax(1)
+            while lens[running - 1] <= t:          # finished docs keep their last scores
+                running -= 1
+            cur = best[:running]
+            c_arg = cur[:, :closed].argmax(1)
+            c_max = cur[np.arange(running), c_arg]
+            in_i = cur[:, opened:] > cur[:, closed:opened]
+            o_max = np.maximum(cur[:, opened:], cur[:, closed:opened])
+            back_closed[:running, t] = c_arg
+            back_inside[:running, t] = in_i
+            cur[:, 0] = c_max
+            cur[:, 1:1 + n_ent] = o_max
+            cur[:, 1 + n_ent:opened] = c_max[:, None]
+            cur[:, opened:] = o_max
+            cur += z[:running, t]
+        state = best[:, :closed].argmax(1)          # a doc must end outside an entity
+        path = np.zeros((n, longest), dtype=np.int64)
+        path[np.arange(n), lens - 1] = state
         for t in range(longest - 1, 0, -1):
-            path[:, t - 1] = back[np.arange(n_docs), t, path[:, t]]
-        return [path[i, :n] for i, n in enumerate(lengths)]
+            k = int(np.count_nonzero(lens > t))     # docs still running at t (a prefix)
+            s, rows = state[:k], np.arange(k)
+            after_open = ((s >= 1) & (s < 1 + n_ent)) | (s >= opened)    # L-x or I-x
+            lab = np.where(s < 1 + n_ent, s - 1, s - opened).clip(0, n_ent - 1)
+            prev = np.where(after_open, closed + lab + n_ent * back_inside[rows, t, lab], back_closed[rows, t])
+            path[:k, t - 1] = prev
+            state[:k] = prev
+        out = [None] * n
+        for r, i in enumerate(order):
+            out[i] = perm[path[r, :lens[r]]]
+        return out
 
     def _set_ents(self, doc, path) -> None:
         labels = self.labels  # a property that builds a tuple: read it once

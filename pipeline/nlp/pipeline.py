@@ -24,6 +24,7 @@ from pipeline.nlp import biluo, components, tokenize  # noqa: F401  (register wh
 from pipeline.nlp.components import EXTRA_KEY
 from pipeline.nlp.context import attributes
 from pipeline.nlp.normalize import CodeTable, Normalizer, default_table
+from pipeline.nlp.ops import use_numpy_blas
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = REPO / "models" / "ner"
@@ -83,6 +84,7 @@ class NlpPipeline:
         if not (path / "config.cfg").is_file():
             raise ModelMissing(f"{path}: NER model not found; run `medreview train ner`")
         self.nlp = spacy.load(path)
+        use_numpy_blas(self.nlp)
         self.version = model_version(path)
         self._tables = tables or {}
         self._normalizers: dict[str, Normalizer] = {}
