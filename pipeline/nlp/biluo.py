@@ -79,8 +79,8 @@ class BiluoNer(Tagger):
         if getattr(self, "_layout_for", None) != self.labels:
             labels = self.labels
             ents = self.entity_labels
-            self._perm = np.array([labels.index(OUTSIDE)] + [labels.index(f"{p}-{e}") for p in "LUBI" for e in ents])
-            self._layout_cache = (self._perm, len(ents))
+            perm = np.array([labels.index(OUTSIDE)] + [labels.index(f"{p}-{e}") for p in "LUBI" for e in ents])
+            self._layout_cache = (perm, len(ents))
             self._layout_for = labels
         return self._layout_cache
 
