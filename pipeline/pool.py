@@ -43,7 +43,7 @@ def _worker_main(factory: Callable[[], Any], tasks: mp.Queue, results) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     _die_with_parent()
     # The pool is the parallelism: a BLAS using every core in every worker would oversubscribe.
-    threadpool_limits(limits=1)
+    threadpool_limits(limits=1, user_api="blas")
     stage = factory()
     ctx: dict = {}
     parent = os.getppid()
