@@ -142,6 +142,7 @@ def train_ner(
     max_epochs: int = typer.Option(30, "--max-epochs", help="Most epochs."),
     workers: int = typer.Option(2, help="With --separate-encoders: processes (one core each), the components train in parallel."),
     shared: bool = typer.Option(True, "--shared-encoder/--separate-encoders", help="One text encoder shared by the NER components, trained multi-task (the shipped model), or one encoder per component."),
+    pretrain_epochs: Optional[int] = typer.Option(None, "--pretrain-epochs", min=0, help="Epochs of masked-character pretraining of the shared encoder on the training text, CHIP-CDN mentions and ICD names before the NER training (default: as the shipped model, 10; 0: none; not with --separate-encoders)."),
     annotations: Optional[Path] = typer.Option(None, "--from", help="Exported reviewer entity corrections (annotations/ folder or a version file): retrain on them plus the corpora, register a new version, promote it unless worse."),
     force: bool = typer.Option(False, "--force", help="With --from: promote even when the new version is worse than the current one on the held-out parts."),
 ) -> None:
@@ -156,8 +157,10 @@ def train_ner(
         from pipeline.nlp import retrain
 
         _exit(retrain.command(annotations, data_dir, out, force=force, seed=seed, time_budget_s=time_budget,
-                              max_epochs=max_epochs, workers=workers, shared=shared, echo=typer.echo))
-    _exit(nlp_commands.train_ner(data_dir, out or Path("models/ner"), seed, time_budget, max_epochs, workers, shared))
+                              max_epochs=max_epochs, workers=workers, shared=shared, pretrain_epochs=pretrain_epochs,
+                              echo=typer.echo))
+    _exit(nlp_commands.train_ner(data_dir, out or Path("models/ner"), seed, time_budget, max_epochs, workers, shared,
+                                 pretrain_epochs))
 
 
 @train_app.command("classifier")

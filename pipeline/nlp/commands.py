@@ -18,14 +18,16 @@ def _err(msg: str) -> int:
 
 
 def train_ner(data_dir: Path | None, out: Path, seed: int, time_budget_s: float, max_epochs: int, workers: int,
-              shared: bool = True) -> int:
+              shared: bool = True, pretrain_epochs: int | None = None) -> int:
     from pipeline.nlp.train import train_ner as _train
 
     d = Path(data_dir) if data_dir else corpora.shared_data_dir()
     missing = [c for c, rel in corpora.CORPORA.items() if c != "ccks2018-cner" and not (d / rel).is_file()]
     if missing:
         return _err(f"{d}: corpora not found: {', '.join(missing)} (use --data-dir or MEDREVIEW_SHARED_DATA)")
-    card = _train(d, out, seed=seed, time_budget_s=time_budget_s, max_epochs=max_epochs, workers=workers, shared=shared)
+    extra = {} if pretrain_epochs is None else {"pretrain_epochs": pretrain_epochs}
+    card = _train(d, out, seed=seed, time_budget_s=time_budget_s, max_epochs=max_epochs, workers=workers, shared=shared,
+                  **extra)
     print(json.dumps(card["metrics"], ensure_ascii=False, indent=1))
     print(f"model saved to {out}")
     return EXIT_OK

@@ -149,6 +149,11 @@ def write(out: Path, data_dir: Path, infos: list[dict], train_s: float, seed: in
                    "batch the encoder and `ner_ccks2017`, so neither head learns from the other corpus's missing labels "
                    "(pipeline/nlp/train_shared.py). The text is encoded once for both heads; the epoch is chosen by the "
                    "mean of the heads' dev F1.")
+        pre = i0.get("pretrain")
+        if pre:
+            encoder += (f" Before that the encoder was pretrained for {pre['epochs']} epochs to restore masked characters "
+                        f"(15 %) in {pre['chars']:,} characters of unlabeled text: the training parts without their dev "
+                        "sets, CHIP-CDN training mentions and the ICD table names (pipeline/nlp/pretrain.py).")
     else:
         encoder = "Each NER head has its own encoder (`medreview train ner --separate-encoders`)."
     encoder += (" Each head tags every character O or B/I/L/U-<label> with one softmax over the encoder's vectors "

@@ -135,13 +135,14 @@ def retrain_ner(annotations: Path, *, data_dir: Path | None = None, models_dir: 
                 force: bool = False, seed: int = 0, time_budget_s: float = 1800, max_epochs: int = 30,
                 workers: int = 2, train_options: dict | None = None, shared: bool = True) -> dict:
     """Train, evaluate against the current version, register and (guard permitting, or
-    ``force``) promote. ``train_options``: extra training parameters (width, depth…); ``shared``: one encoder for
-    all heads (see ``pipeline.nlp.train.fit``).
+    ``force``) promote. ``train_options``: extra training parameters (width, depth…, pretrain_epochs,
+    default PRETRAIN_EPOCHS); ``shared``: one encoder for all heads (see ``pipeline.nlp.train.fit``).
     Returns {card, metrics, baseline, promoted, reason, stats}."""
     from pipeline.annotations.entities import load_corrections
     from pipeline.annotations.load import AnnotationError, read_manifest
     from pipeline.nlp.pipeline import DEFAULT_MODEL, sha256_dir
-    from pipeline.nlp.train import COMPONENTS, fit
+    from pipeline.nlp.pretrain import extra_texts
+    from pipeline.nlp.train import COMPONENTS, PRETRAIN_EPOCHS, fit
 
     root = Path(models_dir) if models_dir else None
     data_dir = Path(data_dir) if data_dir else corpora.shared_data_dir()
@@ -179,8 +180,11 @@ def retrain_ner(annotations: Path, *, data_dir: Path | None = None, models_dir: 
         with tempfile.TemporaryDirectory(prefix="medreview-ner-retrain-") as tmp:
             work = Path(tmp)
             userdict = _userdict(inc_path, data_dir, work / USERDICT_NAME)
+            options = dict(train_options or {})
+            pretrain_epochs = options.pop("pretrain_epochs", PRETRAIN_EPOCHS) if shared else 0
             infos = fit(sets, staging, work, userdict, shared=shared, seed=seed, time_budget_s=time_budget_s,
-                        max_epochs=max_epochs, workers=workers, **(train_options or {}))
+                        max_epochs=max_epochs, workers=workers, pretrain_epochs=pretrain_epochs,
+                        unlabeled=extra_texts(data_dir) if pretrain_epochs else [], **options)
         train_s = round(time.time() - t0)
         (staging / "model.sha256").write_text(f"{sha256_dir(staging)}  ner\n", encoding="utf-8")
         (staging / "train_info.json").write_text(json.dumps(
@@ -209,11 +213,14 @@ def retrain_ner(annotations: Path, *, data_dir: Path | None = None, models_dir: 
 
 
 def command(annotations: Path, data_dir: Path | None, models_dir: Path | None, *, force: bool, seed: int,
-            time_budget_s: float, max_epochs: int, workers: int, shared: bool = True, echo=print) -> int:
+            time_budget_s: float, max_epochs: int, workers: int, shared: bool = True, pretrain_epochs: int | None = None,
+            echo=print) -> int:
     """CLI entry: exit 0 promoted, 1 refused by the guard, 2 unusable input."""
+    options = {} if pretrain_epochs is None else {"pretrain_epochs": pretrain_epochs}
     try:
         res = retrain_ner(annotations, data_dir=data_dir, models_dir=models_dir, force=force, seed=seed,
-                          time_budget_s=time_budget_s, max_epochs=max_epochs, workers=workers, shared=shared)
+                          time_budget_s=time_budget_s, max_epochs=max_epochs, workers=workers, shared=shared,
+                          train_options=options)
     except (RetrainError, registry.RegistryError, corpora.CorpusError) as exc:
         echo(f"错误: {exc}")
         return 2

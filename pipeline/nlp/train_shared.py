@@ -21,8 +21,9 @@ from pipeline.nlp import corpora
 from pipeline.nlp.biluo import add_head
 from pipeline.nlp.components import ENCODER
 from pipeline.nlp.evaluate import score_spans
+from pipeline.nlp.ops import use_numpy_blas
 from pipeline.nlp.train import (DEPTH, MAXOUT, WIDTH, WINDOW, _examples, add_ruler, blank_nlp, encoder_config, log_epoch,
-                                predict_spans, save_pipeline, should_stop)
+                                predict_spans, save_pipeline, should_stop, split_dev)
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,16 @@ def build(userdict: Path | None, heads: dict[str, list[str]], width: int = WIDTH
     nlp.add_pipe("tok2vec", name=ENCODER, config={"model": encoder_config(width, depth, rows, window, maxout)})
     for name, labels in heads.items():
         add_head(nlp, name, labels, {"@architectures": "spacy.Tok2VecListener.v1", "width": width, "upstream": ENCODER})
+    use_numpy_blas(nlp)
     return nlp
 
 
 def train_shared(sets: dict[str, list[corpora.NerDoc]], out_dir: Path, userdict: Path | None, seed: int = 0,
                  time_budget_s: float = 1800, max_epochs: int = 30, patience: int = 4, width: int = WIDTH,
-                 depth: int = DEPTH, window: int = WINDOW, maxout: int = MAXOUT, rows: int = 8000, log_path: Path | None = None) -> dict:
+                 depth: int = DEPTH, window: int = WINDOW, maxout: int = MAXOUT, rows: int = 8000, log_path: Path | None = None,
+                 encoder_weights: bytes | None = None) -> dict:
     """``sets``: head name → its training documents (10 % of their groups are its dev set).
+    ``encoder_weights``: a pretrained encoder of the same shape to start from (pretrain.py).
     Saves the best-on-dev pipeline (encoder + heads) to ``out_dir``; returns per-head history.
     Same seed, same data, one thread → same model."""
     fix_random_seed(seed)
@@ -55,11 +59,9 @@ def train_shared(sets: dict[str, list[corpora.NerDoc]], out_dir: Path, userdict:
     train_ex, dev = {}, {}
     heads = {}
     for name, docs in sets.items():
-        dev_groups = corpora.split_groups([d.group for d in docs], seed=seed + 1, fraction=0.1)
-        dev[name] = [d for d in docs if d.group in dev_groups]
-        pieces = [p for d in docs if d.group not in dev_groups for p in corpora.chunk_doc(d)]
+        train_docs, dev[name] = split_dev(docs, seed)
         heads[name] = sorted({lab for d in docs for _, _, lab in d.entities})
-        train_ex[name] = pieces
+        train_ex[name] = [p for d in train_docs for p in corpora.chunk_doc(d)]
     nlp = build(userdict, heads, width, depth, rows, window, maxout)
     train_ex = {name: _examples(nlp, pieces) for name, pieces in train_ex.items()}
     # Parameter averaging, as spaCy's own training does: the averaged weights are what is
@@ -69,6 +71,8 @@ def train_shared(sets: dict[str, list[corpora.NerDoc]], out_dir: Path, userdict:
     sample = [Example(nlp.make_doc(eg.reference.text), nlp.make_doc(eg.reference.text))
               for exs in train_ex.values() for eg in exs[:20]]
     nlp.initialize(lambda: sample, sgd=optimizer)
+    if encoder_weights is not None:
+        nlp.get_pipe(ENCODER).model.from_bytes(encoder_weights)
     names = list(sets)
     best, best_f, bad, history = None, -1.0, 0, []
     t0 = time.time()
