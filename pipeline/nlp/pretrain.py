@@ -50,6 +50,9 @@ def extra_texts(data_dir: Path) -> list[str]:
 
 
 class Masker:
+    """Masks a text's characters for one pretraining step; the classes are the CLASSES − 1 most
+    frequent characters of the pretraining text (ties in character order, so runs agree)."""
+
     def __init__(self, texts: list[str], rng: random.Random):
         counts = Counter(ch for t in texts for ch in t if not ch.isspace())
         ranked = [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))][: CLASSES - 1]
