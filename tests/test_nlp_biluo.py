@@ -88,12 +88,30 @@ def test_entities_already_on_the_doc_are_kept(head):
     assert [(e.start, e.end, e.label_) for e in doc.ents] == [(0, 1, "DRUG"), (4, 8, "NURSING_LEVEL")]
 
 
-def test_unannotated_characters_are_missing_not_outside(head):
+@pytest.mark.parametrize("loss", ["sequence", "character"])
+def test_unannotated_characters_are_missing_not_outside(head, loss):
     nlp, h = head
     from spacy.training import Example
 
-    doc = nlp.make_doc("患者高血压")
-    eg = Example.from_dict(doc, {"entities": ["O", "O", "-", "-", "-"]})
-    scores = [np.zeros((5, len(h.labels)), dtype="float32") + 1.0 / len(h.labels)]
-    _, d = h.get_loss([eg], scores)
-    assert np.allclose(d[0][2:], 0) and not np.allclose(d[0][:2], 0)
+    ix = {t: i for i, t in enumerate(h.labels)}
+    z = np.full((5, len(h.labels)), -4.0)
+    for t, tag in enumerate(["O", "O", "B-DISEASE", "I-DISEASE", "L-DISEASE"]):
+        z[t, ix[tag]] = 4.0
+    probs = [(np.exp(z) / np.exp(z).sum(1, keepdims=True)).astype("float32")]
+    missing = Example.from_dict(nlp.make_doc("患者高血压"), {"entities": ["O", "O", "-", "-", "-"]})
+    outside = Example.from_dict(nlp.make_doc("患者高血压"), {"entities": ["O"] * 5})
+    h.loss = loss
+    try:
+        loss_missing, d_missing = h.get_loss([missing], probs)
+        loss_outside, d_outside = h.get_loss([outside], probs)
+    finally:
+        h.loss = "sequence"
+    # the model's DISEASE is not punished where nothing is annotated, but is where O is
+    assert loss_missing < 0.01 < 1 < loss_outside
+    assert np.abs(d_missing[0][2:]).max() < 0.01
+    assert (d_outside[0][2:, ix["O"]] < -0.5).all()
+
+
+def test_an_unknown_loss_is_refused():
+    with pytest.raises(ValueError, match="loss must be one of sequence, character"):
+        biluo.add_head(blank_nlp(None), "ner", ["DRUG"], encoder_config(width=16, depth=1, rows=200), loss="hinge")

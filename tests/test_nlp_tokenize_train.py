@@ -79,3 +79,18 @@ def test_merge_keeps_first_model_and_adds_only_new_labels():
     # 胸痛 contains the first model's ANATOMY: kept aside; 癌伴 cuts into a DISEASE: dropped;
     # the second model's own ANATOMY is not an added label: dropped
     assert [(e.text, e.label_) for e in doc.spans["medreview_extra"]] == [("胸痛", "SYMPTOM")]
+
+
+def test_an_added_exam_or_treatment_may_contain_a_body_part_but_not_a_disease():
+    from spacy.tokens import Span
+
+    from pipeline.nlp.components import MergeEnts, stash_ents
+
+    nlp = train.blank_nlp(None)
+    doc = nlp("肠鸣音正常，行胃癌根治术")
+    doc.ents = [Span(doc, 0, 1, "ANATOMY"), Span(doc, 7, 9, "DISEASE")]      # 肠, 胃癌
+    doc = stash_ents(doc)
+    doc.ents = [Span(doc, 0, 3, "EXAM"), Span(doc, 6, 12, "TREATMENT")]       # 肠鸣音, 行胃癌根治术
+    doc = MergeEnts(["EXAM", "TREATMENT"], train.MAY_CONTAIN)(doc)
+    assert [(e.text, e.label_) for e in doc.ents] == [("肠", "ANATOMY"), ("胃癌", "DISEASE")]
+    assert [(e.text, e.label_) for e in doc.spans["medreview_extra"]] == [("肠鸣音", "EXAM")]
