@@ -19,7 +19,7 @@ from spacy.pipeline.tagger import Tagger
 from spacy.tokens import Span
 from thinc.api import SequenceCategoricalCrossentropy
 
-from pipeline.nlp.crf import sequence_loss
+from pipeline.nlp.crf import Layout, sequence_loss
 
 FACTORY = "medreview_biluo_ner"
 OUTSIDE = "O"
@@ -87,11 +87,9 @@ class BiluoNer(Tagger):
         """Tag order used while decoding: O, then the L-, U-, B- and I- blocks (labels in the same
         order in each), as a permutation of ``self.labels``; and the number of entity labels."""
         if getattr(self, "_layout_for", None) != self.labels:
-            labels = self.labels
-            ents = self.entity_labels
-            perm = np.array([labels.index(OUTSIDE)] + [labels.index(f"{p}-{e}") for p in "LUBI" for e in ents])
-            self._layout_cache = (perm, len(ents))
-            self._layout_for = labels
+            lay = Layout(self.labels)
+            self._layout_cache = (np.concatenate([[lay.o], lay.l, lay.u, lay.b, lay.i]), len(lay.b))
+            self._layout_for = self.labels
         return self._layout_cache
 
     def _viterbi(self, scores, lengths) -> list[np.ndarray]:

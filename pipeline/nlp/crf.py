@@ -85,12 +85,12 @@ def sequence_loss(scores: list[np.ndarray], truths: list[list[int | None]], labe
         return 0.0, grads
     lengths = np.array([len(scores[i]) for i in keep])
     longest, k = int(lengths.max()), len(keep)
+    refs = [np.array([-1 if tag is None else tag for tag in truths[i]], dtype=np.int64) for i in keep]
     # Rows 0..k-1: all valid sequences; rows k..2k-1: those that agree with the reference.
     emit = np.full((2 * k, longest, lay.n_tags), _NEG)
-    for r, i in enumerate(keep):
+    for r, (i, ref) in enumerate(zip(keep, refs)):
         # log-probabilities differ from the logits by a per-character constant, which cancels
         lp = np.log(np.maximum(np.asarray(scores[i], dtype="float64"), 1e-30))
-        ref = np.array([-1 if tag is None else tag for tag in truths[i]], dtype=np.int64)
         emit[r, :lengths[r]] = lp
         gold = np.where(ref[:, None] < 0, lp, _NEG)
         known = np.flatnonzero(ref >= 0)
@@ -98,11 +98,10 @@ def sequence_loss(scores: list[np.ndarray], truths: list[list[int | None]], labe
         emit[k + r, :lengths[r]] = gold
     log_z, marg = forward_backward(emit, np.concatenate([lengths, lengths]), lay)
     loss = 0.0
-    for r, i in enumerate(keep):
+    for r, (i, ref) in enumerate(zip(keep, refs)):
         if log_z[k + r] < _NEG / 2:
             # A reference no valid sequence matches (a misaligned entity): per-character loss.
             probs = np.asarray(scores[i], dtype="float64")
-            ref = np.array([-1 if tag is None else tag for tag in truths[i]], dtype=np.int64)
             known = np.flatnonzero(ref >= 0)
             grad = np.zeros_like(probs)
             grad[known] = probs[known]

@@ -10,7 +10,6 @@ give the character away.
 from __future__ import annotations
 
 import csv
-import logging
 import random
 import time
 from collections import Counter
@@ -24,8 +23,8 @@ from threadpoolctl import threadpool_limits
 
 from pipeline.nlp import corpora
 from pipeline.nlp.ops import NUMPY_BLAS
+from pipeline.nlp.train import log_epoch
 
-log = logging.getLogger(__name__)
 
 MASK = "\ue000"        # a private-use character: never in real text
 MASK_RATE = 0.15
@@ -109,9 +108,5 @@ def pretrain_encoder(nlp: spacy.Language, encoder_cfg: dict, texts: list[str], *
                     grads.append(g / total)
                 backprop(grads)
                 model.finish_update(optimizer)
-            msg = f"pretrain epoch {epoch + 1} loss {loss / max(n, 1):.3f} {time.time() - t0:.0f}s"
-            log.info(msg)
-            if log_path:
-                with open(log_path, "a", encoding="utf-8") as fh:
-                    fh.write(msg + "\n")
+            log_epoch(f"pretrain epoch {epoch + 1} loss {loss / max(n, 1):.3f} {time.time() - t0:.0f}s", log_path)
     return encoder.to_bytes()
