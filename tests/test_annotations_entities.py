@@ -115,9 +115,15 @@ def test_overlapping_model_spans_are_resolved(db_path, tmp_path):
     with store.transaction(d):
         store.insert_many(d, "entities", [{"id": 99, "record_id": 2, "section_id": 2, "seq": 9, "label": "DRUG",
                                            "text": "头孢", "start": s, "end": s + 2}])
+        store.insert_many(d, "entities", [{"id": 98, "record_id": 2, "section_id": 2, "seq": 8, "label": "TREATMENT",
+                                           "text": "曲松静滴", "start": s + 2, "end": s + 6}])
     entity_review.correct(d, "a", 2, "relabel", entity="e99", label="TREATMENT")
     row = correction_rows(d)[0]
     assert [e["mention"] for e in row["entities"]] == ["发热", "咳嗽", "头孢曲松"]      # the longer span wins
+    # a span wholly inside a winner is kept apart (the pipeline's nested pairs); one cutting across is dropped
+    assert [(e["mention"], e["label"]) for e in row["nested"]] == [("头孢", "TREATMENT")]
     res = export_entity_corrections(d, tmp_path / "a")
     doc = next(DocBin().from_disk(res["docbin"]).get_docs(spacy.blank("zh").vocab))
     assert [s.text for s in doc.ents] == ["发热", "咳嗽", "头孢曲松"]
+    assert [(s.text, s.label_) for s in doc.spans["nested"]] == [("头孢", "TREATMENT")]
+    assert load_corrections(tmp_path / "a")[0]["nested"] == row["nested"]

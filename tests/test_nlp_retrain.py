@@ -107,6 +107,25 @@ def test_corrections_reach_training_and_heldout_never_trains(tmp_path):
         assert stats["ner_base_replaced"] == 1
 
 
+def test_nested_corrections_reach_the_head_whose_corpus_labels_them():
+    from pipeline.nlp.train import COMPONENTS
+
+    t = "腰椎CT示胸痛"
+    row = {"key": "k", "text": t, "corrected_at": T,
+           "entities": [_ent(t, "腰椎CT", "EXAM"), _ent(t, "胸痛", "SYMPTOM")],
+           "nested": [_ent(t, "腰椎CT", "IMAGING"), _ent(t, "胸", "ANATOMY"), _ent(t, "腰椎", "ANATOMY")]}
+    docs = retrain.correction_docs([row])
+    # the base corpora only tell each head which labels it learns
+    base_train = {"yidu-s4k": [corpora.NerDoc("y", "胸，CT", [(0, 1, "ANATOMY"), (2, 4, "IMAGING")], "y")],
+                  "ccks2017-cner": [corpora.NerDoc("c", "胸，胸痛，查体", [(0, 1, "ANATOMY"), (2, 4, "SYMPTOM"), (5, 7, "EXAM")], "c")]}
+    sets, _ = retrain.training_sets(base_train, {"yidu-s4k": [], "ccks2017-cner": []}, docs, COMPONENTS)
+    got = {name: [(t[s:e], label) for s, e, label in ds[-1].entities] for name, ds in sets.items()}
+    # Yidu-S4K labels the CT as IMAGING and body parts everywhere; the CCKS 2017 head learns the outer
+    # EXAM and SYMPTOM spans (the longer span wins among its labels), not the body parts inside them
+    assert got["ner"] == [("腰椎CT", "IMAGING"), ("胸", "ANATOMY")]
+    assert got["ner_ccks2017"] == [("腰椎CT", "EXAM"), ("胸痛", "SYMPTOM")]
+
+
 def _stage_version():
     """The model version the extract stage (default model) stamps on its entities."""
     task = {"record_id": 1, "model_dir": None,

@@ -22,6 +22,8 @@ log = logging.getLogger("medreview.annotations")
 
 SCHEMA = "medreview/entity-correction@1"
 KIND = "entity_corrections"
+# DocBin span group of the row's ``nested`` entities (doc.ents cannot overlap)
+NESTED_KEY = "nested"
 
 
 def _key(record_sha256: str, section_seq: int, text: str) -> str:
@@ -30,14 +32,25 @@ def _key(record_sha256: str, section_seq: int, text: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def _non_overlapping(ents: list[dict]) -> list[dict]:
-    """NER data has no overlapping spans: a reviewer's span wins over the model's, then the
-    longer one (the model's ruler and tagger may both have marked a stretch)."""
+def _non_overlapping(ents: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(entities, nested). NER data has no overlapping spans: a reviewer's span wins over the
+    model's, then the longer one. A loser wholly inside a winner is not dropped but returned apart:
+    the pipeline keeps such pairs (a SYMPTOM 胸痛 over an ANATOMY 胸, an EXAM 腰椎CT over an IMAGING
+    腰椎CT; pipeline/nlp/components.py) and each NER head learns those its corpus labels
+    (pipeline/nlp/retrain.py). Partial overlaps are dropped."""
     kept: list[dict] = []
-    for e in sorted(ents, key=lambda e: (e["source"] != "reviewer", e["start"] - e["end"], e["start"])):
+    nested: list[dict] = []
+    for e in sorted(ents, key=lambda e: (e["source"] != "reviewer", e["start"] - e["end"], e["start"], e["label"])):
         if all(e["end"] <= k["start"] or k["end"] <= e["start"] for k in kept):
             kept.append(e)
-    return sorted(kept, key=lambda e: e["start"])
+        elif any(k["start"] <= e["start"] and e["end"] <= k["end"] for k in kept):
+            nested.append(e)
+    return sorted(kept, key=lambda e: e["start"]), sorted(nested, key=lambda e: (e["start"], e["end"]))
+
+
+def _entity(e: dict, text: str) -> dict:
+    return {"start": e["start"], "end": e["end"], "label": e["label"], "mention": text[e["start"]:e["end"]],
+            "source": e["source"], **{a: e[a] for a in entity_review.ATTRIBUTES}}
 
 
 def correction_rows(db, *, mask: bool = True) -> list[dict]:
@@ -58,6 +71,7 @@ def correction_rows(db, *, mask: bool = True) -> list[dict]:
                 log.warning("section %s: masking changed the text length; not exported", sec["id"])
                 continue
             text = masked
+        flat, nested = _non_overlapping(sec["entities"])
         rows.append({
             "schema": SCHEMA,
             "key": _key(sec["record_sha256"], sec["seq"], sec["text"]),
@@ -69,10 +83,8 @@ def correction_rows(db, *, mask: bool = True) -> list[dict]:
             "section_seq": sec["seq"],
             "section_name": sec["name"],
             "text": text,
-            "entities": [{"start": e["start"], "end": e["end"], "label": e["label"],
-                          "mention": text[e["start"]:e["end"]], "source": e["source"],
-                          **{a: e[a] for a in entity_review.ATTRIBUTES}}
-                         for e in _non_overlapping(sec["entities"])],
+            "entities": [_entity(e, text) for e in flat],
+            "nested": [_entity(e, text) for e in nested],
             "corrected_by": sec["users"],
             "corrected_at": sec["last_at"],
             "n_events": sec["n_events"],
@@ -82,8 +94,8 @@ def correction_rows(db, *, mask: bool = True) -> list[dict]:
 
 
 def to_docbin(rows: list[dict]):
-    """Char-token docs made by the tokenizer `medreview train ner` uses, entities as doc.ents;
-    the row key and entity attributes travel in user_data."""
+    """Char-token docs made by the tokenizer `medreview train ner` uses, entities as doc.ents and
+    the nested ones in ``doc.spans[NESTED_KEY]``; the row key and entity attributes travel in user_data."""
     from spacy.tokens import DocBin
 
     from pipeline.nlp.train import blank_nlp   # spaCy loads only when there is something to write
@@ -92,14 +104,19 @@ def to_docbin(rows: list[dict]):
     db = DocBin(store_user_data=True)
     for r in rows:
         doc = nlp.make_doc(r["text"])
-        spans = [doc.char_span(e["start"], e["end"], label=e["label"]) for e in r["entities"]]
-        if any(s is None for s in spans):
-            raise AnnotationError(f"{r['id']}: 实体边界与字符切分不一致")
-        doc.ents = spans
+        doc.ents = _spans(doc, r, r["entities"])
+        doc.spans[NESTED_KEY] = _spans(doc, r, r.get("nested", []))
         doc.user_data["medreview"] = {"key": r["key"], "id": r["id"],
                                       "attributes": [{k: e[k] for k in entity_review.ATTRIBUTES} for e in r["entities"]]}
         db.add(doc)
     return db
+
+
+def _spans(doc, row: dict, ents: list[dict]) -> list:
+    spans = [doc.char_span(e["start"], e["end"], label=e["label"]) for e in ents]
+    if any(s is None for s in spans):
+        raise AnnotationError(f"{row['id']}: 实体边界与字符切分不一致")
+    return spans
 
 
 def load_corrections(path: Path, *, verify: bool = True) -> list[dict]:
@@ -125,7 +142,7 @@ def load_corrections(path: Path, *, verify: bool = True) -> list[dict]:
             raise AnnotationError(f"{path}:{n}: 不是有效的 JSON ({exc.msg})") from exc
         if not isinstance(row, dict) or row.get("schema") != SCHEMA:
             raise AnnotationError(f"{path}:{n}: schema 应为 {SCHEMA}")
-        for e in row.get("entities", []):
+        for e in row.get("entities", []) + row.get("nested", []):
             if row["text"][e["start"]:e["end"]] != e["mention"]:
                 raise AnnotationError(f"{path}:{n}: 实体 {e['start']}-{e['end']} 与 mention 不符")
         rows.append(row)

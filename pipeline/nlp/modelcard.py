@@ -77,8 +77,10 @@ tagger could get right at best):
 ## Training data and terms of use
 - Yidu-S4K (CCKS 2019 task 1) training set → component `ner`: DISEASE, OPERATION, ANATOMY, DRUG, IMAGING, LAB.
 - CCKS 2017 task 2 training set → component `ner_ccks2017`: SYMPTOM, EXAM, TREATMENT, DISEASE, ANATOMY.
-  At run time it adds only SYMPTOM, EXAM and TREATMENT entities that do not overlap `ner`'s
-  (pipeline/nlp/components.py), so DISEASE/ANATOMY follow the Yidu-S4K conventions.
+  At run time it adds SYMPTOM, EXAM and TREATMENT entities (pipeline/nlp/components.py). One that
+  overlaps an entity of `ner` is kept beside it only if it wholly contains it and the pair is
+  allowed (a SYMPTOM over an ANATOMY; an EXAM or TREATMENT over any label of `ner`, e.g. EXAM 腰椎CT
+  over IMAGING 腰椎CT), else dropped; so DISEASE/ANATOMY follow the Yidu-S4K conventions.
 - CCKS 2018 is not used for training (its labels conflict with both schemes; 220 of its docs are
   edited copies of Yidu-S4K docs); its held-out part, with copies of Yidu training docs removed,
   is a cross-corpus check only.

@@ -48,12 +48,14 @@ def is_heldout(text: str) -> bool:
 
 def correction_docs(rows: list[dict]) -> list[corpora.NerDoc]:
     """One NerDoc per distinct corrected text (the latest correction wins when a text was
-    corrected in several records); group = the text hash, so copies never straddle a split."""
+    corrected in several records); group = the text hash, so copies never straddle a split.
+    Its entities include the row's nested ones, so they may overlap (see ``training_sets``)."""
     latest: dict[str, dict] = {}
     for r in sorted(rows, key=lambda r: (r.get("corrected_at") or "", r["key"])):
         latest[text_hash(r["text"])] = r
     return [corpora.NerDoc(f"{CORRECTIONS}:{h[:16]}", r["text"],
-                           sorted((e["start"], e["end"], e["label"]) for e in r["entities"]), h, CORRECTIONS)
+                           sorted((e["start"], e["end"], e["label"]) for e in r["entities"] + r.get("nested", [])),
+                           h, CORRECTIONS)
             for h, r in sorted(latest.items())]
 
 
@@ -74,10 +76,20 @@ def training_sets(base_train: dict[str, list[corpora.NerDoc]], base_held: dict[s
         labels = {l for d in base for _, _, l in d.entities}
         kept = [d for d in base if d.text not in corrected]   # the reviewer's spans win for these texts
         stats[f"{name}_base_replaced"] = len(base) - len(kept)
-        out[name] = kept + [corpora.NerDoc(d.id, d.text, [e for e in d.entities if e[2] in labels], d.group, d.corpus)
-                            for d in usable]
+        out[name] = kept + [corpora.NerDoc(d.id, d.text, one_layer([e for e in d.entities if e[2] in labels]), d.group,
+                                           d.corpus) for d in usable]
     stats["corrections_train"] = len(usable)
     return out, stats
+
+
+def one_layer(ents: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Spans a tagger can learn: the longer of two overlapping spans wins (the CCKS 2017 head learns
+    the SYMPTOM 胸痛, not the ANATOMY 胸 that the Yidu-S4K head learns inside it)."""
+    kept: list[tuple[int, int, str]] = []
+    for e in sorted(ents, key=lambda e: (e[0] - e[1], e[0], e[2])):
+        if all(e[1] <= k[0] or k[1] <= e[0] for k in kept):
+            kept.append(e)
+    return sorted(kept)
 
 
 def _docs_hash(docs) -> str:
