@@ -6,7 +6,7 @@ entities right).
 """
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import yaml
@@ -40,9 +40,12 @@ def run(path: Path, show_errors: bool = False) -> dict:
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    path = Path(args[0]) if args else Path(__file__).resolve().parents[1] / "tests" / "data" / "context_sentences.yaml"
-    r = run(path, "--errors" in sys.argv)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("file", nargs="?", type=Path, help="sentences YAML (default: tests/data/context_sentences.yaml)",
+                    default=Path(__file__).resolve().parents[1] / "tests" / "data" / "context_sentences.yaml")
+    ap.add_argument("--errors", action="store_true", help="print each wrong attribute")
+    args = ap.parse_args()
+    r = run(args.file, args.errors)
     print(f"sentences {r['sentences']}  entities {r['entities']}  all-correct sentences {r['sentence_accuracy']:.3f}")
     print(f"{'attribute':<12}{'acc':>8}{'P':>8}{'R':>8}{'pos':>6}")
     for a, c in r["attrs"].items():

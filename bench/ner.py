@@ -7,8 +7,8 @@ help? Measured on the Yidu dev set (10 % of the training split), not on the held
 """
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -63,8 +63,12 @@ def dictionary_check(model: Path, d: Path) -> None:
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    model = Path(args[0]) if args else DEFAULT_MODEL
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model", nargs="?", type=Path, default=DEFAULT_MODEL, help="model folder (default: the shipped models/ner)")
+    ap.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    ap.add_argument("--dict", action="store_true", help="also check ICD-name dictionary matches on the Yidu-S4K dev set")
+    args = ap.parse_args()
+    model = args.model
     d = corpora.shared_data_dir()
     t = time.time()
     m = measure(model, d)
@@ -74,7 +78,7 @@ def main() -> None:
     for corpus in HELDOUT:
         _, held = corpora.load_split(corpus, d)
         m["alignment_ceiling"][corpus] = {k: round(alignment_ceiling(held, f)["ceiling"], 4) for k, f in segs.items()}
-    if "--json" in sys.argv:
+    if args.json:
         print(json.dumps(m, ensure_ascii=False, indent=1))
         return
     for corpus, r in m["heldout"].items():
@@ -89,7 +93,7 @@ def main() -> None:
     sp = m.get("speed", {})
     print(f"\nspeed: {sp.get('chars_per_s_per_core', 0):,} chars/s/core (full pipeline, CPU time, {sp.get('chars', 0):,} chars)")
     print(f"model size: {m['size_mb']} MB; pipes: {m['pipe_names']}; bench took {time.time() - t:.0f}s")
-    if "--dict" in sys.argv:
+    if args.dict:
         dictionary_check(model, d)
 
 

@@ -8,6 +8,7 @@ target counts mined from the CHIP-CDN train split). Also prints lookup speed.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -16,10 +17,13 @@ from pipeline.nlp.normalize import CodeTable, cdn_normalizer, evaluate_cdn, fit_
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--retrain", action="store_true", help="fit both rankers on the train split first")
+    args = ap.parse_args()
     d = corpora.shared_data_dir()
     if not (d / corpora.CDN_PATH).is_file():
         sys.exit(f"CHIP-CDN not found under {d} (set MEDREVIEW_SHARED_DATA)")
-    if "--retrain" in sys.argv:
+    if args.retrain:
         t = time.time()
         r = fit_and_save(d)
         print(f"ranker trained in {time.time() - t:.0f}s; dev F1 table_only {r['table_only']['dev_f1']}, with_memory {r['with_memory']['dev_f1']}")
