@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.nlp import normalize
+from pipeline.nlp import corpora, normalize
 from pipeline.nlp.normalize import CodeTable, CodeTableError, Normalizer, expand
 
 
@@ -97,6 +97,24 @@ def test_nearest_training_examples_propose_their_targets():
     assert col["knn_max"][by_name["癌"]] > 0.3 and col["knn_vote"][by_name["癌"]] > col["knn_vote"][by_name["肺炎"]]
     assert col["knn_first"][by_name["肺恶性肿瘤"]] == 1.0
     assert Normalizer(table, ranker=zero).features("左肺癌")[1][:, normalize.FEATURES.index("knn_max")].max() == 0.0
+
+
+def test_knn_bounds_the_training_examples_consulted():
+    table = CodeTable(["C34.9", "M80.0", "J18.9"], ["肺恶性肿瘤", "癌", "肺炎"], "t")
+    zero = {"weights": [0.0] * len(normalize.FEATURES), "bias": 0.0, "threshold": 0.5}
+    examples = [("右肺癌", ["肺恶性肿瘤", "癌"]), ("社区获得性肺炎", ["肺炎"])]
+    knn_max = normalize.FEATURES.index("knn_max")
+    for knn, expected in ((1, {"肺恶性肿瘤", "癌"}), (2, {"肺恶性肿瘤", "癌", "肺炎"})):
+        cands, X = Normalizer(table, ranker=zero, examples=examples, knn=knn).features("左肺癌")
+        assert {table.names[c] for c, x in zip(cands, X[:, knn_max]) if x > 0} == expected, knn
+
+
+def test_cdn_normalizer_looks_as_wide_as_its_ranker_was_trained():
+    table = CodeTable(["C34.9", "J18.9"], ["肺恶性肿瘤", "肺炎"], "t")
+    norm = normalize.cdn_normalizer(table, [corpora.CdnItem("右肺癌", ["肺恶性肿瘤"])])
+    meta = normalize.StackedRanker.load(normalize.MEMORY_RANKER_PATH).meta
+    assert (norm.k, norm.knn) == (meta["k"], meta["knn"]) == (normalize.MEMORY_K, normalize.MEMORY_KNN)
+    assert Normalizer(table).k == 10                      # the pipeline's table-only setting
 
 
 def test_stacked_ranker_round_trip(tmp_path):

@@ -40,6 +40,10 @@ FEATURES = ["s_whole", "s_part", "cov_name", "cov_part", "substring", "inv_rank"
             "len_name", "knn_max", "knn_vote", "knn_first", "n_parts", "best_whole_gap", "lcs_name", "lcs_part",
             "cov_name_part"]
 KNN = 20   # training examples consulted per mention
+# The CHIP-CDN (memory) ranker looks wider: candidates per lookup and nearest training examples.
+# Dev F1 (15 % of CHIP-CDN train): k 10 / 20 examples 0.574, k 20 / 20 0.582, k 30 / 20 0.583,
+# k 20 / 40 0.585. The table-only ranker (the pipeline's) keeps k = 10: cheaper per entity.
+MEMORY_K, MEMORY_KNN = 20, 40
 # Both stages of the stacked ranker (chosen on the dev part of CHIP-CDN train).
 GBM_PARAMS = {"max_iter": 600, "learning_rate": 0.05, "l2_regularization": 1.0}
 _SPLIT = re.compile(r"[;；,，、。.\s/]+|(?<=[\u4e00-\u9fff])(?:伴|并|及|合并)(?=[\u4e00-\u9fff])")
@@ -177,9 +181,11 @@ class Normalizer:
     """Candidate retrieval + ranking against one code table."""
 
     def __init__(self, table: CodeTable, aliases: dict[str, str] | None = None, prior: Counter | None = None,
-                 ranker: dict | None = None, k: int = 10, examples: list[tuple[str, list[str]]] | None = None):
+                 ranker: dict | None = None, k: int = 10, examples: list[tuple[str, list[str]]] | None = None,
+                 knn: int = KNN):
         self.table = table
         self.k = k
+        self.knn = knn
         name_idx = {n: i for i, n in enumerate(table.names)}
         self.alias_of: dict[str, int] = {}
         surfaces, owners = list(table.names), list(range(len(table.names)))
@@ -219,14 +225,14 @@ class Normalizer:
 
     def _neighbours(self, q: str) -> tuple[dict[int, float], dict[int, float], dict[int, int]]:
         """Target name index → best similarity of a training example naming it; its share of the
-        similarity mass of the KNN nearest examples; the rank of the nearest example naming it."""
+        similarity mass of the ``knn`` nearest examples; the rank of the nearest example naming it."""
         best: dict[int, float] = {}
         vote: dict[int, float] = {}
         first: dict[int, int] = {}
         if self.ex_index is None:
             return best, vote, first
         row = self.ex_index.similarities(q)
-        top = np.argpartition(-row, min(KNN, len(row) - 1))[:KNN]
+        top = np.argpartition(-row, min(self.knn, len(row) - 1))[:self.knn]
         top = top[np.argsort(-row[top])]
         mass = float(row[top].sum()) or 1.0
         for rank, j in enumerate(top):
@@ -465,19 +471,20 @@ def examples_from_cdn(items) -> list[tuple[str, list[str]]]:
     return [(expand(it.text), list(it.names)) for it in items]
 
 
-def _ranker_rows(table: CodeTable, items, use_memory: bool, folds: int) -> tuple[list, np.ndarray, np.ndarray]:
+def _ranker_rows(table: CodeTable, items, use_memory: bool, folds: int, k: int = 10,
+                 knn: int = KNN) -> tuple[list, np.ndarray, np.ndarray]:
     """Per item (item, candidates, features) with gold 0/1 per candidate. With memory, each fold's
     items get features from a memory of the other folds only, so an item never sees its own gold."""
     out: list = []
     zero = {"weights": [0.0] * len(FEATURES), "bias": 0.0, "threshold": 0.5}
-    chunks = [[x for i, x in enumerate(items) if i % folds == k] for k in range(folds)] if use_memory else [items]
-    for k, fit_items in enumerate(chunks):
+    chunks = [[x for i, x in enumerate(items) if i % folds == f] for f in range(folds)] if use_memory else [items]
+    for f, fit_items in enumerate(chunks):
         if use_memory:
-            mem = [x for i, x in enumerate(items) if i % folds != k]
+            mem = [x for i, x in enumerate(items) if i % folds != f]
             a, pr = memory_from_cdn(mem)
-            norm = Normalizer(table, a, pr, ranker=zero, examples=examples_from_cdn(mem))
+            norm = Normalizer(table, a, pr, ranker=zero, examples=examples_from_cdn(mem), k=k, knn=knn)
         else:
-            norm = Normalizer(table, ranker=zero)
+            norm = Normalizer(table, ranker=zero, k=k)
         out.extend((it, *norm.features(it.text)) for it in fit_items)
     X = np.vstack([x for _, _, x in out])
     y = np.array([float(table.names[c] in set(it.names)) for it, cands, _ in out for c in cands])
@@ -505,25 +512,27 @@ def _tune_threshold(norm: Normalizer, dev_items) -> tuple[float, float]:
     return best
 
 
-def train_ranker(train_items, dev_items, table: CodeTable, use_memory: bool, seed: int = 0):
+def train_ranker(train_items, dev_items, table: CodeTable, use_memory: bool, seed: int = 0, k: int = 10,
+                 knn: int = KNN):
     """Fit a ranker on train items and tune its threshold for micro-F1 on dev items.
 
     Table only: a logistic model (cheap per entity in the pipeline; returns its dict).
     With memory (aliases, target counts and nearest training examples from the train items):
     two gradient-boosted stages (``StackedRanker``); the second stage learns from out-of-fold
-    first-stage probabilities, as it will see them on new mentions."""
+    first-stage probabilities, as it will see them on new mentions. ``k``, ``knn``: see Normalizer;
+    the stacked ranker keeps them in its meta for ``cdn_normalizer``."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold, cross_val_predict
 
-    rows, X, y = _ranker_rows(table, train_items, use_memory, folds=5)
+    rows, X, y = _ranker_rows(table, train_items, use_memory, folds=5, k=k, knn=knn)
     aliases, prior = memory_from_cdn(train_items) if use_memory else ({}, Counter())
     examples = examples_from_cdn(train_items) if use_memory else None
     if not use_memory:
         clf = LogisticRegression(C=1.0, max_iter=1000, random_state=seed).fit(X, y)
         ranker = {"weights": clf.coef_[0].tolist(), "bias": float(clf.intercept_[0]), "threshold": 0.5,
                   "features": FEATURES, "use_memory": False}
-        thr, f = _tune_threshold(Normalizer(table, ranker=ranker), dev_items)
+        thr, f = _tune_threshold(Normalizer(table, ranker=ranker, k=k), dev_items)
         return dict(ranker, threshold=thr, dev_f1=f)
 
     def gbm():
@@ -538,8 +547,8 @@ def train_ranker(train_items, dev_items, table: CodeTable, use_memory: bool, see
         i += len(cands)
     second = gbm().fit(np.hstack([X, np.vstack(ctx)]), y)
     ranker = StackedRanker(Forest.from_sklearn(first), Forest.from_sklearn(second), 0.5,
-                           {"use_memory": True, "train_items": len(train_items), "seed": seed})
-    thr, f = _tune_threshold(Normalizer(table, aliases, prior, ranker=ranker, examples=examples), dev_items)
+                           {"use_memory": True, "train_items": len(train_items), "seed": seed, "k": k, "knn": knn})
+    thr, f = _tune_threshold(Normalizer(table, aliases, prior, ranker=ranker, examples=examples, k=k, knn=knn), dev_items)
     ranker.threshold = thr
     ranker.meta.update(dev_f1=f, threshold=thr)
     return ranker
@@ -571,7 +580,7 @@ def fit_and_save(data_dir: Path | None = None, seed: int = 0, path: Path = RANKE
     table = CodeTable.from_csv(d / "icd" / "icd10_beijing_clinical_v601.csv")
     table_only = train_ranker(fit, dev, table, False, seed)
     path.write_text(json.dumps({"table_only": table_only}, indent=1), encoding="utf-8")
-    memory = train_ranker(fit, dev, table, True, seed)
+    memory = train_ranker(fit, dev, table, True, seed, k=MEMORY_K, knn=MEMORY_KNN)
     memory.save(memory_path)
     return {"table_only": {"dev_f1": table_only["dev_f1"], "threshold": table_only["threshold"]},
             "with_memory": {"dev_f1": memory.meta["dev_f1"], "threshold": memory.threshold}}
@@ -589,7 +598,10 @@ def cdn_normalizer(table: CodeTable, train_items=None) -> Normalizer:
     """The CHIP-CDN setting: memory (aliases, prior, nearest examples) from the given training items."""
     if train_items:
         aliases, prior = memory_from_cdn(train_items)
-        return Normalizer(table, aliases, prior, examples=examples_from_cdn(train_items))
+        ranker = default_ranker(memory=True)
+        meta = getattr(ranker, "meta", {})   # the table-only fallback has none: the defaults
+        return Normalizer(table, aliases, prior, ranker=ranker, examples=examples_from_cdn(train_items),
+                          k=meta.get("k", 10), knn=meta.get("knn", KNN))
     return Normalizer(table, ranker=load_ranker("table_only"))
 
 
