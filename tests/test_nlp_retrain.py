@@ -191,6 +191,15 @@ def test_register_promote_guard_and_extract_stage_loads_promoted(tmp_path, monke
     assert model_dir() == Path(card["path"])
 
 
+def test_separate_encoders_ignore_a_pretraining_option(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDREVIEW_MODELS", str(tmp_path / "models"))
+    res = retrain.retrain_ner(_annotations(tmp_path), data_dir=_corpus_dir(tmp_path), max_epochs=1, workers=1,
+                              shared=False, train_options=dict(TINY, pretrain_epochs=2))
+    info = json.loads((Path(res["card"]["path"]) / "train_info.json").read_text(encoding="utf-8"))
+    assert [c["component"] for c in info["components"]] == ["ner", "ner_ccks2017"]
+    assert not any("pretrain" in c for c in info["components"])
+
+
 def test_no_corrections_is_a_usage_error(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDREVIEW_MODELS", str(tmp_path / "models"))
     r = CliRunner().invoke(app, ["train", "ner", "--from", str(tmp_path / "nothing"), "--data-dir", str(tmp_path)])

@@ -153,8 +153,7 @@ def retrain_ner(annotations: Path, *, data_dir: Path | None = None, models_dir: 
     from pipeline.annotations.entities import load_corrections
     from pipeline.annotations.load import AnnotationError, read_manifest
     from pipeline.nlp.pipeline import DEFAULT_MODEL, sha256_dir
-    from pipeline.nlp.pretrain import extra_texts
-    from pipeline.nlp.train import COMPONENTS, PRETRAIN_EPOCHS, fit
+    from pipeline.nlp.train import COMPONENTS, PRETRAIN_EPOCHS, fit, pretraining
 
     root = Path(models_dir) if models_dir else None
     data_dir = Path(data_dir) if data_dir else corpora.shared_data_dir()
@@ -193,10 +192,9 @@ def retrain_ner(annotations: Path, *, data_dir: Path | None = None, models_dir: 
             work = Path(tmp)
             userdict = _userdict(inc_path, data_dir, work / USERDICT_NAME)
             options = dict(train_options or {})
-            pretrain_epochs = options.pop("pretrain_epochs", PRETRAIN_EPOCHS) if shared else 0
+            pre = pretraining(data_dir, options.pop("pretrain_epochs", PRETRAIN_EPOCHS), shared)
             infos = fit(sets, staging, work, userdict, shared=shared, seed=seed, time_budget_s=time_budget_s,
-                        max_epochs=max_epochs, workers=workers, pretrain_epochs=pretrain_epochs,
-                        unlabeled=extra_texts(data_dir) if pretrain_epochs else [], **options)
+                        max_epochs=max_epochs, workers=workers, **pre, **options)
         train_s = round(time.time() - t0)
         (staging / "model.sha256").write_text(f"{sha256_dir(staging)}  ner\n", encoding="utf-8")
         (staging / "train_info.json").write_text(json.dumps(

@@ -299,13 +299,21 @@ def _fit_shared(sets, out: Path, work: Path, userdict: Path, *, seed: int, time_
             for n, c in info["components"].items()]
 
 
+def pretraining(data_dir: Path, epochs: int, shared: bool) -> dict:
+    """``fit``'s pretraining arguments: ``epochs`` of it on the unlabeled text beside the corpora
+    (pretrain.extra_texts) for a shared encoder; none with separate encoders."""
+    from pipeline.nlp.pretrain import extra_texts
+
+    epochs = epochs if shared else 0
+    return {"pretrain_epochs": epochs, "unlabeled": extra_texts(data_dir) if epochs else []}
+
+
 def train_ner(data_dir: Path | None = None, out: Path = Path("models/ner"), seed: int = 0,
               time_budget_s: float = 1800, max_epochs: int = 30, workers: int = 2, shared: bool = True,
               pretrain_epochs: int = PRETRAIN_EPOCHS) -> dict:
     """Reproduce models/ner: user dict, encoder pretraining, the NER heads (see ``fit``),
     assembly, held-out evaluation and the model card."""
     from pipeline.nlp import modelcard
-    from pipeline.nlp.pretrain import extra_texts
 
     data_dir = Path(data_dir) if data_dir else corpora.shared_data_dir()
     out = Path(out)
@@ -316,8 +324,7 @@ def train_ner(data_dir: Path | None = None, out: Path = Path("models/ner"), seed
         sets = {n: [d for c in cs for d in corpora.load_split(c, data_dir)[0]] for n, (cs, _) in COMPONENTS.items()}
         t0 = time.time()
         infos = fit(sets, out, work, userdict, shared=shared, seed=seed, time_budget_s=time_budget_s,
-                    max_epochs=max_epochs, workers=workers, pretrain_epochs=pretrain_epochs if shared else 0,
-                    unlabeled=extra_texts(data_dir) if shared and pretrain_epochs else [])
+                    max_epochs=max_epochs, workers=workers, **pretraining(data_dir, pretrain_epochs, shared))
         train_s = time.time() - t0
     for info in infos:
         info["corpora"] = COMPONENTS[info["component"]][0]
