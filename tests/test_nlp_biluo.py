@@ -115,3 +115,68 @@ def test_unannotated_characters_are_missing_not_outside(head, loss):
 def test_an_unknown_loss_is_refused():
     with pytest.raises(ValueError, match="loss must be one of sequence, character"):
         biluo.add_head(blank_nlp(None), "ner", ["DRUG"], encoder_config(width=16, depth=1, rows=200), loss="hinge")
+
+
+def _brute_best(z, weights, labels):
+    import itertools
+
+    valid = [p for p in itertools.product(range(len(labels)), repeat=len(z)) if _valid([labels[i] for i in p])]
+    return max(sum(z[t, i] for t, i in enumerate(p)) + sum(weights[a, b] for a, b in zip(p, p[1:])) for p in valid)
+
+
+def test_viterbi_adds_the_learned_transition_weights():
+    nlp = blank_nlp(None)
+    h = biluo.add_head(nlp, "ner", ["DISEASE", "DRUG"], encoder_config(width=16, depth=1, rows=200))
+    nlp.initialize(lambda: _examples(nlp, DOCS))
+    rng = np.random.default_rng(7)
+    weights = rng.normal(0, 2, (len(h.labels), len(h.labels))).astype("float32")
+    h.model.get_ref(biluo.TRANSITIONS).set_param("W", weights)
+    changed = False
+    for n in (2, 3, 4):
+        for _ in range(3):
+            z = rng.normal(0, 1, (n, len(h.labels))).astype("float32")
+            got = h._viterbi([z], [n])[0]
+            score = sum(z[t, i] for t, i in enumerate(got)) + sum(weights[a, b] for a, b in zip(got, got[1:]))
+            assert _valid([h.labels[i] for i in got])
+            assert score == pytest.approx(_brute_best(z, weights, h.labels), abs=1e-4)
+            changed |= score != pytest.approx(_brute_best(z, np.zeros_like(weights), h.labels), abs=1e-4)
+    assert changed
+
+
+def test_training_learns_transition_weights_that_survive_save_and_load(tmp_path):
+    import spacy
+
+    nlp = blank_nlp(None)
+    h = biluo.add_head(nlp, "ner", ["DISEASE", "DRUG"], encoder_config(width=16, depth=1, rows=200))
+    optimizer = nlp.initialize(lambda: _examples(nlp, DOCS))
+    for _ in range(5):
+        nlp.update(_examples(nlp, DOCS), sgd=optimizer)
+    weights = h.model.ops.to_numpy(h.model.get_ref(biluo.TRANSITIONS).get_param("W"))
+    from pipeline.nlp.crf import Layout
+
+    allowed = Layout(h.labels).allowed
+    assert np.abs(weights[allowed]).max() > 1e-3 and not weights[~allowed].any()
+    nlp.to_disk(tmp_path / "m")
+    loaded = spacy.load(tmp_path / "m")
+    again = loaded.get_pipe("ner").model.get_ref(biluo.TRANSITIONS).get_param("W")
+    assert np.array_equal(loaded.get_pipe("ner").model.ops.to_numpy(again), weights)
+    text = DOCS[0].text
+    assert [(e.start_char, e.end_char, e.label_) for e in loaded(text).ents] == \
+        [(e.start_char, e.end_char, e.label_) for e in nlp(text).ents]
+
+
+def test_a_head_on_plain_spacy_tagger_decodes_with_weightless_steps():
+    """Models trained before the transition weights existed still load, decode and train."""
+    nlp = blank_nlp(None)
+    config = dict(biluo.head_config(encoder_config(width=16, depth=1, rows=200)), **{"@architectures": "spacy.Tagger.v2"})
+    h = nlp.add_pipe(biluo.FACTORY, name="ner", config={"model": config})
+    for label in ("DISEASE", "DRUG"):
+        h.add_entity_label(label)
+    optimizer = nlp.initialize(lambda: _examples(nlp, DOCS))
+    assert not h.model.has_ref(biluo.TRANSITIONS)
+    losses = {}
+    nlp.update(_examples(nlp, DOCS), sgd=optimizer, losses=losses)
+    assert losses["ner"] > 0
+    z = np.random.default_rng(2).normal(0, 1, (3, len(h.labels))).astype("float32")
+    got = h._viterbi([z], [3])[0]
+    assert sum(z[t, i] for t, i in enumerate(got)) == pytest.approx(_brute_best(z, np.zeros((len(h.labels),) * 2), h.labels), abs=1e-4)

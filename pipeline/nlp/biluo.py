@@ -9,15 +9,21 @@ full pipeline 13k → 17k chars/s per core. Viterbi matters: greedy tags with re
 Training loss (the ``loss`` setting): "sequence" (default) is the likelihood of the reference tags
 among the valid sequences (crf.py); "character" is the per-character softmax cross-entropy it
 replaced (Yidu-S4K head dev F1 0.795 → 0.820), kept to compare against.
+
+The model (``medreview.BiluoTagger.v1``) is spaCy's Tagger.v2 followed by a pass-through layer
+holding the head's tag-to-tag transition weights, which the sequence loss learns and Viterbi adds
+to each step. Heads built on plain ``spacy.Tagger.v2`` (models trained before) decode with every
+allowed step weighted 0.
 """
 from __future__ import annotations
 
 import numpy as np
+from spacy import registry
 from spacy.language import Language
 from spacy.pipeline.ner import ner_score
 from spacy.pipeline.tagger import Tagger
 from spacy.tokens import Span
-from thinc.api import SequenceCategoricalCrossentropy
+from thinc.api import Model, SequenceCategoricalCrossentropy, Softmax_v2, chain, with_array, zero_init
 
 from pipeline.nlp.crf import Layout, sequence_loss
 
@@ -25,11 +31,36 @@ FACTORY = "medreview_biluo_ner"
 OUTSIDE = "O"
 PREFIXES = "BILU"
 LOSSES = ("sequence", "character")
-_NEG = -1e9
+TRANSITIONS = "transitions"   # ref name of the layer holding the transition weights
 
 
 def head_config(tok2vec: dict) -> dict:
-    return {"@architectures": "spacy.Tagger.v2", "nO": None, "normalize": False, "tok2vec": tok2vec}
+    return {"@architectures": "medreview.BiluoTagger.v1", "nO": None, "tok2vec": tok2vec}
+
+
+@registry.architectures("medreview.BiluoTagger.v1")
+def build_biluo_tagger(tok2vec: Model, nO: int | None = None) -> Model:
+    """spaCy's Tagger.v2 (a softmax per character over the encoder's vectors; logits when not
+    training) and then the transition weights (tags × tags), passed over by the data."""
+    width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
+    output_layer = Softmax_v2(nO, width, init_W=zero_init, normalize_outputs=False)
+    transitions = Model(TRANSITIONS, _pass_through, init=_init_transitions, params={"W": None}, dims={"nO": nO})
+    model = chain(tok2vec, with_array(output_layer), transitions)
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("output_layer", output_layer)
+    model.set_ref(TRANSITIONS, transitions)
+    return model
+
+
+def _pass_through(model: Model, X, is_train: bool):
+    return X, lambda dY: dY
+
+
+def _init_transitions(model: Model, X=None, Y=None) -> None:
+    if X is not None:
+        model.set_dim("nO", X[0].shape[1])
+    n = model.get_dim("nO")
+    model.set_param("W", model.ops.alloc2f(n, n))
 
 
 def add_head(nlp: Language, name: str, labels, tok2vec: dict, loss: str = "sequence") -> "BiluoNer":
@@ -62,7 +93,13 @@ class BiluoNer(Tagger):
         truths = [[t if t not in (None, "", "-") else None for t in eg.get_aligned_ner()] for eg in examples]
         if self.loss == "sequence":
             index = {t: i for i, t in enumerate(self.labels)}
-            return sequence_loss(scores, [[index.get(t) for t in ts] for ts in truths], self.labels)
+            layer = self.model.get_ref(TRANSITIONS) if self.model.has_ref(TRANSITIONS) else None
+            weights = self.model.ops.to_numpy(layer.get_param("W")) if layer is not None else None
+            loss, d_scores, d_weights = sequence_loss(scores, [[index.get(t) for t in ts] for ts in truths],
+                                                      self.labels, weights)
+            if layer is not None:
+                layer.inc_grad("W", self.model.ops.asarray2f(d_weights))
+            return loss, d_scores
         loss_func = SequenceCategoricalCrossentropy(names=self.labels, normalize=False)
         d_scores, loss = loss_func(scores, truths)
         return float(loss), d_scores
@@ -83,69 +120,49 @@ class BiluoNer(Tagger):
     def score(self, examples, **kwargs):
         return ner_score(examples, **kwargs)
 
-    def _layout(self):
-        """Tag order used while decoding: O, then the L-, U-, B- and I- blocks (labels in the same
-        order in each), as a permutation of ``self.labels``; and the number of entity labels."""
-        if getattr(self, "_layout_for", None) != self.labels:
+    def _transitions(self) -> tuple[Layout, np.ndarray]:
+        """The tag layout and the log-scores of the steps between tags, rebuilt when they change."""
+        layer = self.model.get_ref(TRANSITIONS) if self.model.has_ref(TRANSITIONS) else None
+        weights = self.model.ops.to_numpy(layer.get_param("W")) if layer is not None and layer.has_param("W") else None
+        key = (self.labels, None if weights is None else weights.tobytes())
+        if getattr(self, "_transitions_for", None) != key:
             lay = Layout(self.labels)
-            self._layout_cache = (np.concatenate([[lay.o], lay.l, lay.u, lay.b, lay.i]), len(lay.b))
-            self._layout_for = self.labels
-        return self._layout_cache
+            self._transitions_cache = (lay, lay.transitions(weights))
+            self._transitions_for = key
+        return self._transitions_cache
 
     def _viterbi(self, scores, lengths) -> list[np.ndarray]:
-        """Best valid tag sequence of each doc under the BILUO constraints, decoded for the whole
-        batch at once.
-
-        The constraints only ask whether the previous character closed an entity (O, L-, U-: any
-        of them may precede O, B-, U-) or left one open (B-x, I-x: only I-x, L-x may follow), so a
-        step takes the best closed state and, per label, the better of B/I: O(tags) per step
-        instead of O(tags²). Logits are used as they are: the per-character softmax normaliser is
-        the same for every path. Docs are sorted longest first so that those still running at a
-        step are a prefix of the batch."""
-        perm, n_ent = self._layout()
-        closed = 1 + 2 * n_ent                      # O, L-*, U-*
-        opened = closed + n_ent                     # start of the I-* block; B-* is closed:opened
+        """Best valid tag sequence of each doc: the sum of its logits and its steps' transition
+        weights, decoded for the whole batch at once. Logits are used as they are: the
+        per-character softmax normaliser is the same for every path. Docs are sorted longest first
+        so that those still running at a step are a prefix of the batch."""
+        lay, trans = self._transitions()
         order = np.argsort(-np.asarray(lengths), kind="stable")
         lens = np.asarray(lengths)[order]
         n, longest = len(scores), int(lens[0])
-        z = np.zeros((n, longest, len(perm)))
+        z = np.zeros((n, longest, lay.n_tags))
         for r, i in enumerate(order):
-            z[r, :lens[r]] = self.model.ops.to_numpy(scores[i])[:, perm]
-        best = z[:, 0].copy()
-        best[:, 1:1 + n_ent] = _NEG                 # no L-* or I-* at the start
-        best[:, opened:] = _NEG
-        back_closed = np.zeros((n, longest), dtype=np.int32)     # which closed state came before
-        back_inside = np.zeros((n, longest, n_ent), dtype=bool)  # before I-x/L-x: I-x (else B-x)
+            z[r, :lens[r]] = self.model.ops.to_numpy(scores[i])
+        best = z[:, 0] + lay.start
+        back = np.zeros((n, longest, lay.n_tags), dtype=np.uint8 if lay.n_tags < 256 else np.int32)
         running = n
         for t in range(1, longest):
             while lens[running - 1] <= t:          # finished docs keep their last scores
                 running -= 1
-            cur = best[:running]
-            c_arg = cur[:, :closed].argmax(1)
-            c_max = cur[np.arange(running), c_arg]
-            in_i = cur[:, opened:] > cur[:, closed:opened]
-            o_max = np.maximum(cur[:, opened:], cur[:, closed:opened])
-            back_closed[:running, t] = c_arg
-            back_inside[:running, t] = in_i
-            cur[:, 0] = c_max
-            cur[:, 1:1 + n_ent] = o_max
-            cur[:, 1 + n_ent:opened] = c_max[:, None]
-            cur[:, opened:] = o_max
-            cur += z[:running, t]
-        state = best[:, :closed].argmax(1)          # a doc must end outside an entity
+            step = best[:running, :, None] + trans  # [doc, previous tag, tag]
+            prev = step.argmax(1)
+            back[:running, t] = prev
+            best[:running] = np.take_along_axis(step, prev[:, None, :], 1)[:, 0] + z[:running, t]
+        state = (best + lay.end).argmax(1)          # a doc must end outside an entity
         path = np.zeros((n, longest), dtype=np.int64)
         path[np.arange(n), lens - 1] = state
         for t in range(longest - 1, 0, -1):
             k = int(np.count_nonzero(lens > t))     # docs still running at t (a prefix)
-            s, rows = state[:k], np.arange(k)
-            after_open = ((s >= 1) & (s < 1 + n_ent)) | (s >= opened)    # L-x or I-x
-            lab = np.where(s < 1 + n_ent, s - 1, s - opened).clip(0, n_ent - 1)
-            prev = np.where(after_open, closed + lab + n_ent * back_inside[rows, t, lab], back_closed[rows, t])
-            path[:k, t - 1] = prev
-            state[:k] = prev
+            state[:k] = back[np.arange(k), t, state[:k]]
+            path[:k, t - 1] = state[:k]
         out = [None] * n
         for r, i in enumerate(order):
-            out[i] = perm[path[r, :lens[r]]]
+            out[i] = path[r, :lens[r]]
         return out
 
     def _set_ents(self, doc, path) -> None:

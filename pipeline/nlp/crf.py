@@ -1,14 +1,18 @@
-"""Sequence-level loss for the BILUO heads: the log-likelihood of the reference tags among all
-valid tag sequences (a CRF whose transitions are the BILUO constraints, with no learned weights).
+"""Sequence-level loss of the BILUO heads: a linear-chain CRF over the valid tag sequences.
 
-The heads decode with constrained Viterbi (biluo.py); a per-character softmax loss trains each
-character on its own and spends probability on sequences the decoder can never output. This loss
-normalises over exactly the sequences the decoder chooses from. Its gradient with respect to each
-character's logits is (marginal probability of the tag among valid sequences) − (the same among
-sequences that agree with the reference); characters without a reference tag are left free.
+A sequence's score is the sum of its characters' log-probabilities and of one weight per step
+between consecutive tags (``transitions``: tags × tags, learned with the head; steps the BILUO
+constraints forbid score -inf). The loss is the negative log-likelihood of the reference tags;
+its gradient with respect to each character's logits is (marginal probability of the tag among
+valid sequences) − (the same among sequences that agree with the reference), and with respect to
+a transition weight the expected number of such steps, the same difference; characters without a
+reference tag are left free. The heads decode with Viterbi under the same scores (biluo.py).
 
-Same seed and dev split, no pretraining: Yidu-S4K head dev F1 0.7945 → 0.8197, mean of the heads
-0.8696 → 0.8831 (per-character softmax → this loss).
+Why: a per-character softmax loss trains each character on its own and spends probability on
+sequences the decoder can never output. Same seed and dev split, no pretraining: Yidu-S4K head
+dev F1 0.7945 → 0.8197, mean of the heads 0.8696 → 0.8831 (per-character softmax → this loss with
+the constraints only). Learned weights on top (the best epoch of two seeds, 0 and 1): 0.8122 →
+0.8141 and 0.8199 → 0.8242; over epochs 2-7, +0.0020 and +0.0042 on average.
 """
 from __future__ import annotations
 
@@ -30,6 +34,18 @@ class Layout:
         self.closed = np.concatenate([[self.o], self.l, self.u])   # may end a sequence
         self.opening = np.concatenate([[self.o], self.b, self.u])  # may start one
         self.n_tags = len(labels)
+        self.start = np.full(self.n_tags, _NEG)
+        self.start[self.opening] = 0.0
+        self.end = np.full(self.n_tags, _NEG)
+        self.end[self.closed] = 0.0
+        self.allowed = np.zeros((self.n_tags, self.n_tags), dtype=bool)   # [previous tag, next tag]
+        self.allowed[np.ix_(self.closed, self.opening)] = True
+        for b, i, l in zip(self.b, self.i, self.l):
+            self.allowed[np.ix_([b, i], [i, l])] = True
+
+    def transitions(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """Log-scores of the steps between tags: ``weights`` (0 if None) where allowed, else _NEG."""
+        return np.where(self.allowed, 0.0 if weights is None else np.asarray(weights, dtype="float64"), _NEG)
 
 
 def _lse(x: np.ndarray) -> np.ndarray:
@@ -38,51 +54,63 @@ def _lse(x: np.ndarray) -> np.ndarray:
     return m + np.log(np.exp(x - m[..., None]).sum(axis=-1))
 
 
-def forward_backward(emit: np.ndarray, lengths: np.ndarray, lay: Layout) -> tuple[np.ndarray, np.ndarray]:
-    """Log partition (batch,) and tag marginals (batch, time, tags) of padded log-scores ``emit``
-    (_NEG where a tag is excluded) over the valid sequences. A step only needs the log-sum of the
-    closed tags and, per label, of B/I: O(tags) per character, as in biluo's Viterbi."""
-    n, longest, n_tags = emit.shape
-    end = np.full(n_tags, _NEG)
-    end[lay.closed] = 0.0
+def _alpha_beta(emit: np.ndarray, lengths: np.ndarray, lay: Layout, trans: np.ndarray):
+    """Forward and backward log-scores of padded ``emit`` (batch, time, tags), and log partitions."""
+    n, longest, _ = emit.shape
     alpha = np.empty_like(emit)
-    alpha[:, 0] = _NEG
-    alpha[:, 0, lay.opening] = emit[:, 0, lay.opening]
+    alpha[:, 0] = emit[:, 0] + lay.start
     for t in range(1, longest):
         prev = alpha[:, t - 1]
-        closed = _lse(prev[:, lay.closed])[:, None]
-        inside = np.logaddexp(prev[:, lay.b], prev[:, lay.i])
-        step = np.empty_like(prev)
-        step[:, lay.opening] = closed
-        step[:, lay.i] = inside
-        step[:, lay.l] = inside
-        step += emit[:, t]
+        step = _lse(np.swapaxes(prev[:, :, None] + trans, 1, 2)) + emit[:, t]
         alpha[:, t] = np.where((t < lengths)[:, None], step, prev)
-    log_z = _lse(alpha[np.arange(n), lengths - 1] + end)
+    log_z = _lse(alpha[np.arange(n), lengths - 1] + lay.end)
     beta = np.empty_like(emit)
-    beta[:, longest - 1] = end
+    beta[:, longest - 1] = lay.end
     for t in range(longest - 2, -1, -1):
-        nxt = emit[:, t + 1] + beta[:, t + 1]
-        step = np.empty_like(nxt)
-        step[:, lay.closed] = _lse(nxt[:, lay.opening])[:, None]
-        inside = np.logaddexp(nxt[:, lay.i], nxt[:, lay.l])
-        step[:, lay.b] = inside
-        step[:, lay.i] = inside
-        beta[:, t] = np.where((t < lengths - 1)[:, None], step, end)
+        step = _lse(trans + (emit[:, t + 1] + beta[:, t + 1])[:, None, :])
+        beta[:, t] = np.where((t < lengths - 1)[:, None], step, lay.end)
+    return alpha, beta, log_z
+
+
+def forward_backward(emit: np.ndarray, lengths: np.ndarray, lay: Layout, trans: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Log partition (batch,) and tag marginals (batch, time, tags) of padded log-scores ``emit``
+    (_NEG where a tag is excluded) over the valid sequences; ``trans`` from Layout.transitions."""
+    trans = lay.transitions() if trans is None else trans
+    alpha, beta, log_z = _alpha_beta(emit, lengths, lay, trans)
+    return log_z, _marginals(alpha, beta, log_z, lengths)
+
+
+def _marginals(alpha, beta, log_z, lengths) -> np.ndarray:
     marg = np.exp(np.clip(alpha + beta - log_z[:, None, None], -700, 0))
-    marg[np.arange(longest)[None, :] >= lengths[:, None]] = 0.0
-    return log_z, marg
+    marg[np.arange(alpha.shape[1])[None, :] >= lengths[:, None]] = 0.0
+    return marg
 
 
-def sequence_loss(scores: list[np.ndarray], truths: list[list[int | None]], labels: tuple[str, ...]
-                  ) -> tuple[float, list[np.ndarray]]:
+def _step_counts(emit, alpha, beta, log_z, lengths, trans, sign) -> np.ndarray:
+    """Σ over rows of ``sign`` × the expected number of each tag → tag step, as one product:
+    P(tag i at t−1, tag j at t) = exp(alpha[t−1, i] + trans[i, j] + emit[t, j] + beta[t, j] − log Z)."""
+    a, b = alpha[:, :-1], (emit + beta)[:, 1:]
+    ma, mb = a.max(-1), b.max(-1)
+    scale = ma + mb - log_z[:, None]
+    live = (np.arange(1, alpha.shape[1])[None, :] < lengths[:, None]) & (sign[:, None] != 0)
+    scale = np.where(live, np.minimum(scale, 700.0), -np.inf)
+    left = np.exp(a - ma[..., None]) * (np.exp(scale) * sign[:, None])[..., None]
+    return np.exp(trans) * np.einsum("nti,ntj->ij", left, np.exp(b - mb[..., None]))
+
+
+def sequence_loss(scores: list[np.ndarray], truths: list[list[int | None]], labels: tuple[str, ...],
+                  weights: np.ndarray | None = None) -> tuple[float, list[np.ndarray], np.ndarray]:
     """Negative log-likelihood of the reference tags (indices into ``labels``; None: no reference)
-    given per-character probabilities ``scores``, and its gradient with respect to the logits."""
+    given per-character probabilities ``scores`` and the transition ``weights`` (tags × tags; None:
+    all 0), its gradient with respect to the logits, and its gradient with respect to ``weights``."""
     lay = Layout(labels)
+    trans = lay.transitions(weights)
     keep = [i for i, s in enumerate(scores) if len(s)]
     grads = [np.zeros_like(s) for s in scores]
+    d_weights = np.zeros((lay.n_tags, lay.n_tags))
     if not keep:
-        return 0.0, grads
+        return 0.0, grads, d_weights
     lengths = np.array([len(scores[i]) for i in keep])
     longest, k = int(lengths.max()), len(keep)
     refs = [np.array([-1 if tag is None else tag for tag in truths[i]], dtype=np.int64) for i in keep]
@@ -96,11 +124,15 @@ def sequence_loss(scores: list[np.ndarray], truths: list[list[int | None]], labe
         known = np.flatnonzero(ref >= 0)
         gold[known, ref[known]] = lp[known, ref[known]]
         emit[k + r, :lengths[r]] = gold
-    log_z, marg = forward_backward(emit, np.concatenate([lengths, lengths]), lay)
+    both = np.concatenate([lengths, lengths])
+    alpha, beta, log_z = _alpha_beta(emit, both, lay, trans)
+    marg = _marginals(alpha, beta, log_z, both)
+    sign = np.concatenate([np.ones(k), -np.ones(k)])
     loss = 0.0
     for r, (i, ref) in enumerate(zip(keep, refs)):
         if log_z[k + r] < _NEG / 2:
             # A reference no valid sequence matches (a misaligned entity): per-character loss.
+            sign[[r, k + r]] = 0.0
             probs = np.asarray(scores[i], dtype="float64")
             known = np.flatnonzero(ref >= 0)
             grad = np.zeros_like(probs)
@@ -111,4 +143,6 @@ def sequence_loss(scores: list[np.ndarray], truths: list[list[int | None]], labe
             continue
         grads[i] = (marg[r, :lengths[r]] - marg[k + r, :lengths[r]]).astype(scores[i].dtype)
         loss += float(log_z[r] - log_z[k + r])
-    return loss, grads
+    if weights is not None:
+        d_weights = _step_counts(emit, alpha, beta, log_z, both, trans, sign)
+    return loss, grads, d_weights

@@ -159,8 +159,9 @@ def write(out: Path, data_dir: Path, infos: list[dict], train_s: float, seed: in
     else:
         encoder = "Each NER head has its own encoder (`medreview train ner --separate-encoders`)."
     encoder += (" Each head tags every character O or B/I/L/U-<label> with one softmax over the encoder's vectors "
-                "and decodes the tags with constrained Viterbi (pipeline/nlp/biluo.py); training maximises the "
-                "likelihood of the reference tags among the valid tag sequences (pipeline/nlp/crf.py).")
+                "and decodes the tags with Viterbi over the valid tag sequences, adding the head's learned "
+                "tag-to-tag transition weights (pipeline/nlp/biluo.py); training maximises the likelihood of the "
+                "reference tags among the valid tag sequences, a linear-chain CRF (pipeline/nlp/crf.py).")
     sp = m.get("speed", {})
     card = CARD.format(components=comps, encoder=encoder, userdict=USERDICT_NAME, ceiling="\n".join(ceil_rows), seed=seed,
                        tables=tables, components_only=comp_only,
