@@ -10,12 +10,16 @@ DOCS = [corpora.NerDoc(f"d{i}", f"患者{a}，予{b}治疗。", [(2, 2 + len(a),
         for i, (a, b) in enumerate([("高血压", "硝苯地平"), ("糖尿病", "二甲双胍")])]
 
 
-@pytest.fixture(scope="module")
-def head():
+def _new_head():
+    """A small initialized pipeline with one head; returns (nlp, head, optimizer)."""
     nlp = blank_nlp(None)
     h = biluo.add_head(nlp, "ner", ["DISEASE", "DRUG"], encoder_config(width=16, depth=1, rows=200))
-    nlp.initialize(lambda: _examples(nlp, DOCS))
-    return nlp, h
+    return nlp, h, nlp.initialize(lambda: _examples(nlp, DOCS))
+
+
+@pytest.fixture(scope="module")
+def head():
+    return _new_head()[:2]
 
 
 def _valid(tags):
@@ -47,19 +51,24 @@ def test_viterbi_paths_are_valid_and_a_batch_decodes_like_single_docs(head):
         assert list(h._viterbi([s], [n])[0]) == list(path)   # padding changes nothing
 
 
-def test_viterbi_finds_the_best_valid_path(head):
-    """Against brute force over every valid tag sequence of short random docs."""
+def _brute_best(z, weights, labels):
+    """The best score of any valid tag sequence: logits plus the weights of its steps."""
     import itertools
 
+    valid = [p for p in itertools.product(range(len(labels)), repeat=len(z)) if _valid([labels[i] for i in p])]
+    return max(sum(z[t, i] for t, i in enumerate(p)) + sum(weights[a, b] for a, b in zip(p, p[1:])) for p in valid)
+
+
+def test_viterbi_finds_the_best_valid_path(head):
+    """Against brute force over every valid tag sequence of short random docs."""
     _, h = head
     rng = np.random.default_rng(1)
+    no_weights = np.zeros((len(h.labels), len(h.labels)))
     for n in (1, 2, 4):
-        valid = [p for p in itertools.product(range(len(h.labels)), repeat=n) if _valid([h.labels[i] for i in p])]
         for _ in range(3):
             z = rng.normal(0, 2, (n, len(h.labels))).astype("float32")
-            best = max(valid, key=lambda p: sum(z[t, i] for t, i in enumerate(p)))
             got = h._viterbi([z], [n])[0]
-            assert sum(z[t, i] for t, i in enumerate(got)) == pytest.approx(sum(z[t, i] for t, i in enumerate(best)))
+            assert sum(z[t, i] for t, i in enumerate(got)) == pytest.approx(_brute_best(z, no_weights, h.labels))
 
 
 def test_viterbi_repairs_what_greedy_argmax_gets_wrong(head):
@@ -117,17 +126,8 @@ def test_an_unknown_loss_is_refused():
         biluo.add_head(blank_nlp(None), "ner", ["DRUG"], encoder_config(width=16, depth=1, rows=200), loss="hinge")
 
 
-def _brute_best(z, weights, labels):
-    import itertools
-
-    valid = [p for p in itertools.product(range(len(labels)), repeat=len(z)) if _valid([labels[i] for i in p])]
-    return max(sum(z[t, i] for t, i in enumerate(p)) + sum(weights[a, b] for a, b in zip(p, p[1:])) for p in valid)
-
-
 def test_viterbi_adds_the_learned_transition_weights():
-    nlp = blank_nlp(None)
-    h = biluo.add_head(nlp, "ner", ["DISEASE", "DRUG"], encoder_config(width=16, depth=1, rows=200))
-    nlp.initialize(lambda: _examples(nlp, DOCS))
+    _, h, _ = _new_head()        # its own: the weights are set below
     rng = np.random.default_rng(7)
     weights = rng.normal(0, 2, (len(h.labels), len(h.labels))).astype("float32")
     h.model.get_ref(biluo.TRANSITIONS).set_param("W", weights)
@@ -146,9 +146,7 @@ def test_viterbi_adds_the_learned_transition_weights():
 def test_training_learns_transition_weights_that_survive_save_and_load(tmp_path):
     import spacy
 
-    nlp = blank_nlp(None)
-    h = biluo.add_head(nlp, "ner", ["DISEASE", "DRUG"], encoder_config(width=16, depth=1, rows=200))
-    optimizer = nlp.initialize(lambda: _examples(nlp, DOCS))
+    nlp, h, optimizer = _new_head()
     for _ in range(5):
         nlp.update(_examples(nlp, DOCS), sgd=optimizer)
     weights = h.model.ops.to_numpy(h.model.get_ref(biluo.TRANSITIONS).get_param("W"))

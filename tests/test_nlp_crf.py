@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from pipeline.nlp.crf import Layout, forward_backward, sequence_loss
+from pipeline.nlp.crf import Layout, forward_backward, marginals, sequence_loss
 
 LABELS = ("B-DISEASE", "B-DRUG", "I-DISEASE", "I-DRUG", "L-DISEASE", "L-DRUG", "O", "U-DISEASE", "U-DRUG")
 
@@ -51,7 +51,9 @@ def test_marginals_are_distributions_over_valid_tags():
     rng = np.random.default_rng(0)
     lengths = np.array([6, 2])
     emit = rng.normal(0, 2, (2, 6, len(LABELS)))
-    _, marg = forward_backward(emit, lengths, Layout(LABELS))
+    lay = Layout(LABELS)
+    alpha, beta, log_z = forward_backward(emit, lengths, lay, lay.transitions())
+    marg = marginals(alpha, beta, log_z, lengths)
     assert np.allclose(marg[0].sum(1), 1) and np.allclose(marg[1, :2].sum(1), 1) and np.allclose(marg[1, 2:], 0)
     # no I-/L- at the start, no B-/I- at the end
     assert marg[0, 0, [2, 3, 4, 5]].max() < 1e-12 and marg[0, -1, [0, 1, 2, 3]].max() < 1e-12

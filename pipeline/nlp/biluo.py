@@ -93,8 +93,7 @@ class BiluoNer(Tagger):
         truths = [[t if t not in (None, "", "-") else None for t in eg.get_aligned_ner()] for eg in examples]
         if self.loss == "sequence":
             index = {t: i for i, t in enumerate(self.labels)}
-            layer = self.model.get_ref(TRANSITIONS) if self.model.has_ref(TRANSITIONS) else None
-            weights = self.model.ops.to_numpy(layer.get_param("W")) if layer is not None else None
+            layer, weights = self._transitions()
             loss, d_scores, d_weights = sequence_loss(scores, [[index.get(t) for t in ts] for ts in truths],
                                                       self.labels, weights)
             if layer is not None:
@@ -120,23 +119,21 @@ class BiluoNer(Tagger):
     def score(self, examples, **kwargs):
         return ner_score(examples, **kwargs)
 
-    def _transitions(self) -> tuple[Layout, np.ndarray]:
-        """The tag layout and the log-scores of the steps between tags, rebuilt when they change."""
-        layer = self.model.get_ref(TRANSITIONS) if self.model.has_ref(TRANSITIONS) else None
-        weights = self.model.ops.to_numpy(layer.get_param("W")) if layer is not None and layer.has_param("W") else None
-        key = (self.labels, None if weights is None else weights.tobytes())
-        if getattr(self, "_transitions_for", None) != key:
-            lay = Layout(self.labels)
-            self._transitions_cache = (lay, lay.transitions(weights))
-            self._transitions_for = key
-        return self._transitions_cache
+    def _transitions(self) -> tuple[Model | None, np.ndarray | None]:
+        """The layer holding the transition weights and the weights; (None, None) on heads built
+        on plain spacy.Tagger.v2."""
+        if not self.model.has_ref(TRANSITIONS):
+            return None, None
+        layer = self.model.get_ref(TRANSITIONS)
+        return layer, self.model.ops.to_numpy(layer.get_param("W"))
 
     def _viterbi(self, scores, lengths) -> list[np.ndarray]:
         """Best valid tag sequence of each doc: the sum of its logits and its steps' transition
         weights, decoded for the whole batch at once. Logits are used as they are: the
         per-character softmax normaliser is the same for every path. Docs are sorted longest first
         so that those still running at a step are a prefix of the batch."""
-        lay, trans = self._transitions()
+        lay = Layout(self.labels)
+        trans = lay.transitions(self._transitions()[1])
         order = np.argsort(-np.asarray(lengths), kind="stable")
         lens = np.asarray(lengths)[order]
         n, longest = len(scores), int(lens[0])

@@ -55,8 +55,11 @@ def _lse(x: np.ndarray) -> np.ndarray:
     return m + np.log(np.exp(x - m[..., None]).sum(axis=-1))
 
 
-def _alpha_beta(emit: np.ndarray, lengths: np.ndarray, lay: Layout, trans: np.ndarray):
-    """Forward and backward log-scores of padded ``emit`` (batch, time, tags), and log partitions."""
+def forward_backward(emit: np.ndarray, lengths: np.ndarray, lay: Layout, trans: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forward and backward log-scores (batch, time, tags) and log partitions (batch,) of padded
+    log-scores ``emit`` (_NEG where a tag is excluded) over the valid sequences; ``trans`` from
+    Layout.transitions."""
     n, longest, _ = emit.shape
     alpha = np.empty_like(emit)
     alpha[:, 0] = emit[:, 0] + lay.start
@@ -73,16 +76,8 @@ def _alpha_beta(emit: np.ndarray, lengths: np.ndarray, lay: Layout, trans: np.nd
     return alpha, beta, log_z
 
 
-def forward_backward(emit: np.ndarray, lengths: np.ndarray, lay: Layout, trans: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Log partition (batch,) and tag marginals (batch, time, tags) of padded log-scores ``emit``
-    (_NEG where a tag is excluded) over the valid sequences; ``trans`` from Layout.transitions."""
-    trans = lay.transitions() if trans is None else trans
-    alpha, beta, log_z = _alpha_beta(emit, lengths, lay, trans)
-    return log_z, _marginals(alpha, beta, log_z, lengths)
-
-
-def _marginals(alpha, beta, log_z, lengths) -> np.ndarray:
+def marginals(alpha, beta, log_z, lengths) -> np.ndarray:
+    """Tag marginals (batch, time, tags) from ``forward_backward``; 0 past each sequence's end."""
     marg = np.exp(np.clip(alpha + beta - log_z[:, None, None], -700, 0))
     marg[np.arange(alpha.shape[1])[None, :] >= lengths[:, None]] = 0.0
     return marg
@@ -126,8 +121,8 @@ def sequence_loss(scores: list[np.ndarray], truths: list[list[int | None]], labe
         gold[known, ref[known]] = lp[known, ref[known]]
         emit[k + r, :lengths[r]] = gold
     both = np.concatenate([lengths, lengths])
-    alpha, beta, log_z = _alpha_beta(emit, both, lay, trans)
-    marg = _marginals(alpha, beta, log_z, both)
+    alpha, beta, log_z = forward_backward(emit, both, lay, trans)
+    marg = marginals(alpha, beta, log_z, both)
     sign = np.concatenate([np.ones(k), -np.ones(k)])
     loss = 0.0
     for r, (i, ref) in enumerate(zip(keep, refs)):
