@@ -28,9 +28,9 @@ def _exit(code: int) -> None:
 @app.command()
 def init(db: Path = DB_OPTION) -> None:
     """Create the database (or upgrade its schema) and print the schema version."""
-    from pipeline import commands
+    from pipeline.commands import batch
 
-    _exit(commands.init(db))
+    _exit(batch.init(db))
 
 
 @app.command()
@@ -44,9 +44,9 @@ def ingest(
     Unknown or unreadable inputs are recorded as rejected with a reason; the same file twice is
     recorded once. Re-running on the same folder changes nothing.
     """
-    from pipeline import commands
+    from pipeline.commands import batch
 
-    _exit(commands.ingest(directory, db, hospital=hospital))
+    _exit(batch.ingest(directory, db, hospital=hospital))
 
 
 @app.command()
@@ -64,10 +64,10 @@ def run(
     rescore: bool = typer.Option(False, "--rescore", help="Score already-scored records again (after a catalogue upgrade, a region override or a newly promoted classifier)."),
 ) -> None:
     """Run the pipeline stages over every ingested record; resumes where an earlier run stopped."""
-    from pipeline import commands
+    from pipeline.commands import batch
 
-    _exit(commands.run(db, workers=workers, stages=stages, retry_failed=retry_failed, timeout=timeout, ocr_engine=ocr_engine, dpi=dpi,
-                       executor=executor, address=address, rules_override=rules_override, rescore=rescore))
+    _exit(batch.run(db, workers=workers, stages=stages, retry_failed=retry_failed, timeout=timeout, ocr_engine=ocr_engine, dpi=dpi,
+                    executor=executor, address=address, rules_override=rules_override, rescore=rescore))
 
 
 @app.command()
@@ -77,17 +77,17 @@ def status(
     failed: bool = typer.Option(False, "--failed", help="List every failed or rejected input with its reason."),
 ) -> None:
     """Per-stage counts: inputs received, records ingested/read/segmented/extracted/scored/failed."""
-    from pipeline import commands
+    from pipeline.commands import batch
 
-    _exit(commands.status(db, as_json=as_json, list_failed=failed))
+    _exit(batch.status(db, as_json=as_json, list_failed=failed))
 
 
 @app.command()
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
     """Check the environment: CJK fonts, OCR engines and their local models, optional extras."""
-    from pipeline import commands
+    from pipeline.commands import batch
 
-    _exit(commands.doctor(as_json=as_json))
+    _exit(batch.doctor(as_json=as_json))
 
 
 @app.command()
@@ -98,9 +98,9 @@ def demo(
     simulate_reviews: int = typer.Option(0, "--simulate-reviews", help="Let a simulated reviewer (the generator's ground truth) decide this many flags, then export them as annotations."),
 ) -> None:
     """Generate the built-in sample batch, run the whole pipeline on it, write the report and print where results are."""
-    from pipeline import commands
+    from pipeline.commands import batch
 
-    _exit(commands.demo(out, records=records, form=form, simulate_reviews=simulate_reviews))
+    _exit(batch.demo(out, records=records, form=form, simulate_reviews=simulate_reviews))
 
 
 @app.command()
@@ -115,10 +115,10 @@ def synth(
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
 ) -> None:
     """Generate a synthetic sample batch: records as text PDFs and scans, claims CSVs, ground-truth labels."""
-    from pipeline.synth.generate import run_cli
+    from pipeline.commands import batch
 
-    _exit(run_cli(out_dir, records=records, hospitals=hospitals, seed=seed, forms=forms, scan_format=scan_format,
-                  clean_share=clean_share, workers=workers))
+    _exit(batch.synth(out_dir, records=records, hospitals=hospitals, seed=seed, forms=forms, scan_format=scan_format,
+                      clean_share=clean_share, workers=workers))
 
 
 @app.command()
@@ -128,9 +128,9 @@ def review(
     port: int = typer.Option(8765, help="TCP port."),
 ) -> None:
     """Start the review web UI (zh-CN): queue by risk, case view with evidence, decisions."""
-    from review_ui import commands
+    from pipeline.commands import review as review_commands
 
-    _exit(commands.serve(db, host=host, port=port))
+    _exit(review_commands.serve(db, host=host, port=port))
 
 
 @train_app.command("ner")
@@ -151,16 +151,13 @@ def train_ner(
     reviewers' corrected sections (a fixed 20 % of them held out), compare with the current
     version on the same held-out parts, register under models/ner/<version>/ and promote it
     unless it is worse (exit 1 then; --force promotes anyway)."""
-    from pipeline.nlp import commands as nlp_commands
+    from pipeline.commands import train
 
     if annotations is not None:
-        from pipeline.nlp import retrain
-
-        _exit(retrain.command(annotations, data_dir, out, force=force, seed=seed, time_budget_s=time_budget,
-                              max_epochs=max_epochs, workers=workers, shared=shared, pretrain_epochs=pretrain_epochs,
-                              echo=typer.echo))
-    _exit(nlp_commands.train_ner(data_dir, out or Path("models/ner"), seed, time_budget, max_epochs, workers, shared,
-                                 pretrain_epochs))
+        _exit(train.retrain_ner(annotations, data_dir, out, force=force, seed=seed, time_budget_s=time_budget,
+                                max_epochs=max_epochs, workers=workers, shared=shared, pretrain_epochs=pretrain_epochs))
+    _exit(train.train_ner(data_dir, out or Path("models/ner"), seed, time_budget, max_epochs, workers, shared,
+                          pretrain_epochs))
 
 
 @train_app.command("classifier")
@@ -175,9 +172,9 @@ def train_classifier(
     """Train the calibrated risk classifier on scored records and their labels, measure it on a
     held-out part, register it under models/classifier/ and promote it unless it is worse than
     the current version (exit 1 then; --force promotes anyway)."""
-    from pipeline.score import train
+    from pipeline.commands import train
 
-    _exit(train.command(db, labels, models_dir, rules_override, echo=typer.echo, annotations=annotations, force=force))
+    _exit(train.train_classifier(db, labels, models_dir, rules_override, annotations=annotations, force=force))
 
 
 rules_app = typer.Typer(help="Rule catalogue: list the effective rules, validate catalogue and region override files.", no_args_is_help=True)
@@ -187,17 +184,17 @@ app.add_typer(rules_app, name="rules")
 @rules_app.command("list")
 def rules_list(override: Optional[Path] = typer.Option(None, "--override", help="Region override YAML (parameters, enabled).")) -> None:
     """List every rule with its category, severity, legal basis and effective parameters."""
-    from pipeline.rules import commands as rules_commands
+    from pipeline.commands import rules as rules_commands
 
-    _exit(rules_commands.list_rules(override, echo=typer.echo))
+    _exit(rules_commands.list_rules(override))
 
 
 @rules_app.command("check")
 def rules_check(override: Optional[Path] = typer.Option(None, "--override", help="Region override YAML to validate.")) -> None:
     """Validate the rule catalogue, knowledge tables and an optional region override; errors name file and key."""
-    from pipeline.rules import commands as rules_commands
+    from pipeline.commands import rules as rules_commands
 
-    _exit(rules_commands.check(override, echo=typer.echo))
+    _exit(rules_commands.check(override))
 
 
 nlp_app = typer.Typer(help="Clinical NLP: evaluate the NER and normalization models on any corpus.", no_args_is_help=True)
@@ -213,7 +210,7 @@ def nlp_eval_ner(
 ) -> None:
     """Strict per-label and micro precision/recall/F1 of the NER model on FILE (corpus labels are
     mapped through pipeline/nlp/data/label_map.yaml)."""
-    from pipeline.nlp import commands as nlp_commands
+    from pipeline.commands import nlp as nlp_commands
 
     _exit(nlp_commands.eval_ner(file, as_json, model, component))
 
@@ -226,7 +223,7 @@ def nlp_eval_normalize(
     train: Optional[Path] = typer.Option(None, help="CHIP-CDN-format training file: its texts become aliases and nearest examples for their names, ranked by the stacked memory ranker (must not overlap FILE)."),
 ) -> None:
     """Micro precision/recall/F1 of the predicted standard names on FILE."""
-    from pipeline.nlp import commands as nlp_commands
+    from pipeline.commands import nlp as nlp_commands
 
     _exit(nlp_commands.eval_normalize(file, as_json, table, train))
 
@@ -245,21 +242,21 @@ def users_add(
     """Create a user; the password is prompted for (or read from stdin) and stored as a scrypt hash."""
     import sys
 
-    from review_ui import commands
+    from pipeline.commands import review as review_commands
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("密码", hide_input=True, confirmation_prompt=True)
-    _exit(commands.users_add(db, name, role, password))
+    _exit(review_commands.users_add(db, name, role, password))
 
 
 @users_app.command("list")
 def users_list(db: Path = DB_OPTION) -> None:
     """List users and their roles."""
-    from review_ui import commands
+    from pipeline.commands import review as review_commands
 
-    _exit(commands.users_list(db))
+    _exit(review_commands.users_list(db))
 
 
 @app.command()
@@ -271,7 +268,7 @@ def report(
 ) -> None:
     """Write the bureau's report: per batch, hospital and rule — records reviewed, flagged, confirmed
     violations, amount (万元), top rules — with the 100% coverage statement and confirmed findings."""
-    from pipeline.report import commands as report_commands
+    from pipeline.commands import report as report_commands
 
     _exit(report_commands.report(db, out, mask=not no_mask, pdf=pdf))
 
@@ -288,7 +285,7 @@ def annotations_export(
 ) -> None:
     """Export confirmed/rejected flag decisions as JSONL and reviewers' entity corrections as JSONL
     plus spaCy DocBin, versioned by content hash (an unchanged export writes nothing)."""
-    from pipeline.annotations import commands as annotations_commands
+    from pipeline.commands import annotations as annotations_commands
 
     _exit(annotations_commands.export(db, out, mask=not no_mask))
 
@@ -305,9 +302,9 @@ def models_list(
     db: Optional[Path] = typer.Option(None, "--db", help="Also mirror the versions into this database."),
 ) -> None:
     """List registered versions with their held-out metric, parent and which one is current."""
-    from pipeline import registry
+    from pipeline.commands import models as models_commands
 
-    _exit(registry.cli_list(kind, root=models, db_path=db))
+    _exit(models_commands.list_versions(kind, root=models, db_path=db))
 
 
 @models_app.command("promote")
@@ -319,9 +316,9 @@ def models_promote(
     db: Optional[Path] = typer.Option(None, "--db", help="Also record the promotion in this database."),
 ) -> None:
     """Make VERSION the current model; refused (exit 1) when it is worse than the current one."""
-    from pipeline import registry
+    from pipeline.commands import models as models_commands
 
-    _exit(registry.cli_promote(kind, version, force=force, root=models, db_path=db))
+    _exit(models_commands.promote(kind, version, force=force, root=models, db_path=db))
 
 
 @models_app.command("diff")
@@ -334,9 +331,9 @@ def models_diff(
 ) -> None:
     """Compare two versions: metric deltas, held-out and data hashes, lineage, changed files, and
     with --db how re-scoring changed the batch's scores."""
-    from pipeline import registry
+    from pipeline.commands import models as models_commands
 
-    _exit(registry.cli_diff(kind, a, b, root=models, db_path=db))
+    _exit(models_commands.diff(kind, a, b, root=models, db_path=db))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from pipeline import commands, ingest, registry, store, synth
+from pipeline import ingest, store, synth
+from pipeline.models import registry
+from pipeline.run import RunOptions, run_batch
 from pipeline.annotations import export_decisions, labels_from
 from pipeline.annotations.simulate import simulate_reviewer
 from pipeline.score import train
@@ -44,7 +46,7 @@ def prepare(work: Path, records: int, seed: int, clean_share: float) -> tuple[Pa
             "SELECT COUNT(*) FROM records WHERE stage = 'scored'").fetchone()[0] == 0:
         db = store.connect(db_path)
         ingest.ingest(db, batch / "text")
-        commands.run(db_path, workers=2)
+        run_batch(db, options=RunOptions(workers=2))
     return batch, db_path
 
 

@@ -19,22 +19,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline import ingest, stages, store, synth  # noqa: E402
-from pipeline.runner import peak_rss_mb, run_stage  # noqa: E402
+from pipeline import ingest, store, synth  # noqa: E402
+from pipeline.run import RunOptions, run_batch  # noqa: E402
+from pipeline.run.runner import peak_rss_mb  # noqa: E402
+from pipeline.run.stages import ORDER  # noqa: E402
 
 COUNTY_RECORDS, COUNTY_PAGES = 20_000, 30
 
 
-def run_batch(batch: Path, db_path: Path, *, workers: int, executor: str = "local", names=stages.ORDER):
+def run_timed(batch: Path, db_path: Path, *, workers: int, executor: str = "local", names=ORDER):
     db = store.connect(db_path)
     ingest.ingest(db, batch)
-    out = {}
-    for name in names:
-        factory = stages.factory(name, db_path=str(db_path))
-        t0 = time.monotonic()
-        report = run_stage(db, factory, workers=workers, executor=executor)
-        out[name] = {"seconds": time.monotonic() - t0, "done": report.done, "failed": report.failed,
-                     "store": report.store_seconds, "workers": max(workers, 1)}
+    run = run_batch(db, names, RunOptions(workers=workers, executor=executor))
+    out = {r.stage: {"seconds": r.seconds, "done": r.done, "failed": r.failed, "store": r.store_seconds,
+                     "workers": max(workers, 1)} for r in run.stages}
     pages = db.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
     records = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
     return out, records, pages
@@ -112,7 +110,7 @@ def main():
     t0 = time.monotonic()
     synth.generate(work / "text-batch", records=args.records, hospitals=4, seed=args.seed, forms=("text",))
     print(f"generated {args.records} text records in {time.monotonic() - t0:.0f} s")
-    timings, records, pages = run_batch(work / "text-batch" / "text", work / "text.db", workers=args.workers)
+    timings, records, pages = run_timed(work / "text-batch" / "text", work / "text.db", workers=args.workers)
     text_total = print_stage_table(f"text-layer PDFs, {args.workers} workers", timings, records, pages)
     per_page_text = text_total / max(pages, 1)
     merge_s, merge_rows = merge_seconds(work / "text.db", work)
@@ -124,7 +122,7 @@ def main():
     if args.scan_records:
         synth.generate(work / "scan-batch", records=args.scan_records, hospitals=1, seed=args.seed + 1,
                        forms=("scan",))
-        scan_timings, s_records, s_pages = run_batch(work / "scan-batch" / "scan", work / "scan.db",
+        scan_timings, s_records, s_pages = run_timed(work / "scan-batch" / "scan", work / "scan.db",
                                                      workers=args.workers)
         scan_total = print_stage_table("scanned pages (OCR, rapidocr)", scan_timings, s_records, s_pages)
         per_page_scan = scan_total / max(s_pages, 1)
@@ -142,7 +140,7 @@ def main():
         for label, workers, executor in (("local, 1 worker", 1, "local"), ("local, 2 workers", 2, "local"),
                                          ("ray, 2 workers", 2, "ray")):
             try:
-                t, _, _ = run_batch(work / "scale-batch" / "text", work / f"scale-{workers}-{executor}.db",
+                t, _, _ = run_timed(work / "scale-batch" / "text", work / f"scale-{workers}-{executor}.db",
                                     workers=workers, executor=executor)
             except RuntimeError as exc:
                 print(f"{label:<18} skipped: {exc}")

@@ -1,8 +1,6 @@
 """The 100%-coverage view: every input and every record accounted for, per stage."""
 from __future__ import annotations
 
-from rich.table import Table
-
 from pipeline import store
 
 
@@ -60,44 +58,3 @@ def problems(db) -> list[dict]:
         for r in db.execute("SELECT path, row_no, reason FROM claims_errors ORDER BY path, row_no")
     ]
     return out
-
-
-STAGE_LABELS = {
-    "ingested": "已登记 ingested",
-    "read": "已识别 read",
-    "segmented": "已切分 segmented",
-    "extracted": "已抽取 extracted",
-    "scored": "已评分 scored",
-}
-
-
-def render(console, counts: dict, problem_list: list[dict] | None) -> None:
-    i = counts["inputs"]
-    r = counts["records"]
-    console.print(
-        f"输入 inputs: 收到 received {i['received']} = 受理 accepted {i['accepted']}"
-        f" + 重复 duplicate {i['duplicate']} + 拒收 rejected {i['rejected']}"
-        f"   医院 hospitals {counts['hospitals']}"
-    )
-    table = Table(title=f"病历 records: {r['total']}")
-    table.add_column("stage")
-    table.add_column("reached", justify="right")
-    table.add_column("failed here", justify="right")
-    fs = r["failed_by_stage"]
-    for stage in store.STAGES:
-        table.add_row(STAGE_LABELS[stage], str(r["reached"][stage]), str(fs.get(stage, 0)) if stage != "ingested" else "")
-    table.add_row("失败 failed (total)", str(r["failed"]), "")
-    table.add_row("处理中 in progress", str(r["in_progress"]), "")
-    console.print(table)
-    c = counts["claims"]
-    console.print(f"费用明细 claims: {c['files']} files, {c['rows']} rows imported, {c['bad_rows']} bad rows,"
-                  f" {c['rejected_files']} files rejected")
-    if counts["coverage_complete"]:
-        console.print(f"[green]全覆盖 100% coverage[/green]: {r['reached']['scored']} scored + {r['failed']} failed"
-                      f" = {r['total']} records")
-    else:
-        console.print(f"[yellow]未完成 not complete[/yellow]: {r['in_progress']} records still to process"
-                      " (`medreview run`)")
-    if problem_list is not None:
-        for p in problem_list:
-            console.print(f"  [yellow]{p['state']}[/yellow] {p['path']}: {p['reason']}")

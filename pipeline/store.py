@@ -7,7 +7,6 @@ Schema changes are migrations in ``pipeline/migrations/`` (``mNNNN_name.py`` wit
 """
 from __future__ import annotations
 
-import datetime as _dt
 import importlib
 import json
 import pkgutil
@@ -17,6 +16,7 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
+from pipeline import clock
 from pipeline import migrations as _migrations_pkg
 
 # Stages a record moves through, in order. A record's ``stage`` is the last one it completed.
@@ -39,8 +39,7 @@ def as_store_error(exc: sqlite3.OperationalError, path) -> StoreError | None:
     return None
 
 
-def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+now = clock.now
 
 
 def _migration_modules() -> list[tuple[str, Any]]:

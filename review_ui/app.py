@@ -22,7 +22,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from pipeline import entity_review, review
+from pipeline import review
+from pipeline.review import entities as entity_review
 from pipeline.pageimages import page_image as page_image_of
 from pipeline.store import connect
 from review_ui import auth
@@ -113,7 +114,7 @@ class UserIn(BaseModel):
 
 
 def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie_secure: bool = False,
-               claim_ttl: int = review.CLAIM_TTL_S) -> FastAPI:
+               lock_ttl: int = review.LOCK_TTL_S) -> FastAPI:
     """The review web app over the database at ``db_path`` (migrated on start)."""
     db_path = Path(db_path)
     connect(db_path).conn.close()   # create / upgrade the schema once, before serving
@@ -299,7 +300,7 @@ def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie
     def api_next(request: Request, body: FilterIn):
         flt = review.QueueFilter(body.hospital, body.rule, None, body.reviewer, body.date_from, body.date_to,
                                  body.order)
-        rid = review.claim_next(get_db(), request.state.user["name"], flt, after=body.after, ttl=claim_ttl)
+        rid = review.lock_next(get_db(), request.state.user["name"], flt, after=body.after, ttl=lock_ttl)
         return {"record_id": rid}
 
     @r.post("/next", include_in_schema=False, dependencies=[Depends(require_csrf)])
@@ -307,7 +308,7 @@ def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie
                   rule: str = Form(""), reviewer: str = Form(""), date_from: str = Form(""), date_to: str = Form(""),
                   order: str = Form("")):
         flt = _filter(hospital, rule, "", reviewer, date_from, date_to, order)
-        rid = review.claim_next(get_db(), request.state.user["name"], flt, after=after, ttl=claim_ttl)
+        rid = review.lock_next(get_db(), request.state.user["name"], flt, after=after, ttl=lock_ttl)
         return RedirectResponse(f"/cases/{rid}" if rid else "/?done=1", status_code=303)
 
     @r.get("/api/cases/{record_id}", summary="病例详情（字段、疑点、证据、页面、实体、费用）")
@@ -331,7 +332,7 @@ def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie
 
     @r.post("/api/cases/{record_id}/claim", summary="领取病例", dependencies=[Depends(require_csrf)])
     def api_claim(request: Request, record_id: int):
-        return review.claim(get_db(), record_id, request.state.user["name"], ttl=claim_ttl)
+        return review.lock(get_db(), record_id, request.state.user["name"], ttl=lock_ttl)
 
     @r.post("/api/cases/{record_id}/release", summary="释放病例", dependencies=[Depends(require_csrf)])
     def api_release(request: Request, record_id: int):
@@ -342,15 +343,15 @@ def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie
     def api_decide(request: Request, flag_id: int, body: DecisionIn):
         return review.decide(get_db(), request.state.user["name"], flag_id, body.action,
                              reason_code=body.reason_code, note=body.note, rule_id=body.rule_id,
-                             amount=body.amount, ms_spent=body.ms_spent, ttl=claim_ttl)
+                             amount=body.amount, ms_spent=body.ms_spent, ttl=lock_ttl)
 
     @r.post("/api/cases/{record_id}/undo", summary="撤销本人最近一次操作", dependencies=[Depends(require_csrf)])
     def api_undo(request: Request, record_id: int):
-        return review.undo_last(get_db(), request.state.user["name"], record_id, ttl=claim_ttl)
+        return review.undo_last(get_db(), request.state.user["name"], record_id, ttl=lock_ttl)
 
     @r.post("/api/cases/{record_id}/flags", summary="新增系统漏报的疑点", dependencies=[Depends(require_csrf)])
     def api_add(request: Request, record_id: int, body: AddFlagIn):
-        return review.add_flag(get_db(), request.state.user["name"], record_id, ttl=claim_ttl,
+        return review.add_flag(get_db(), request.state.user["name"], record_id, ttl=lock_ttl,
                                **body.model_dump())
 
     @r.get("/api/cases/{record_id}/entities", summary="病例的实体（含审核员更正，removed=已删除）")
@@ -360,7 +361,7 @@ def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie
     @r.post("/api/cases/{record_id}/entities", summary="更正实体：新增、删除、改类别、改属性",
             dependencies=[Depends(require_csrf)])
     def api_correct_entity(request: Request, record_id: int, body: EntityCorrectionIn):
-        return entity_review.correct(get_db(), request.state.user["name"], record_id, body.action, ttl=claim_ttl,
+        return entity_review.correct(get_db(), request.state.user["name"], record_id, body.action, ttl=lock_ttl,
                                      **body.model_dump(exclude={"action"}))
 
     @r.post("/cases/{record_id}/entities", include_in_schema=False, dependencies=[Depends(require_csrf)])
@@ -376,7 +377,7 @@ def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie
             get_db(), request.state.user["name"], record_id, str(form.get("action") or ""),
             entity=str(form.get("entity") or "") or None, label=str(form.get("label") or "") or None,
             section_id=num("section_id"), line_id=num("line_id"), start=num("start"), end=num("end"),
-            attributes={attr: form.get("value") == "1"} if attr else None, ttl=claim_ttl)
+            attributes={attr: form.get("value") == "1"} if attr else None, ttl=lock_ttl)
         back = {k: v for k, v in (("flag", num("flag")), ("page_no", num("page_no"))) if v is not None}
         return RedirectResponse(f"/cases/{record_id}?{urlencode(back)}#entities", status_code=303)
 
@@ -386,7 +387,7 @@ def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie
         nxt = review.next_flag_id(case, flag_id)
         if nxt is not None and not (action == "skip" and nxt == flag_id):
             return RedirectResponse(f"/cases/{record_id}?flag={nxt}", status_code=303)
-        rid = review.claim_next(db, request.state.user["name"], after=record_id, ttl=claim_ttl)
+        rid = review.lock_next(db, request.state.user["name"], after=record_id, ttl=lock_ttl)
         if rid is None or (rid == record_id and action != "skip"):
             review.release(db, record_id, request.state.user["name"])   # done: let others see it
             return RedirectResponse("/?done=1", status_code=303)
@@ -405,19 +406,19 @@ def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie
             amt = None
         ev = review.decide(get_db(), request.state.user["name"], flag_id, action, reason_code=reason_code or None,
                            note=note, rule_id=rule_id, amount=amt,
-                           ms_spent=int(ms_spent) if ms_spent.isdigit() else None, ttl=claim_ttl)
+                           ms_spent=int(ms_spent) if ms_spent.isdigit() else None, ttl=lock_ttl)
         if ev["payload"]["round"] == 2 and auth.has_role(request.state.user, "lead"):
             return RedirectResponse("/lead", status_code=303)    # second review comes from the lead view
         return after_decision(request, record_id, flag_id, action)
 
     @r.post("/cases/{record_id}/undo", include_in_schema=False, dependencies=[Depends(require_csrf)])
     def undo_form(request: Request, record_id: int):
-        ev = review.undo_last(get_db(), request.state.user["name"], record_id, ttl=claim_ttl)
+        ev = review.undo_last(get_db(), request.state.user["name"], record_id, ttl=lock_ttl)
         return RedirectResponse(f"/cases/{record_id}?flag={ev['flag_id']}", status_code=303)
 
     @r.post("/cases/{record_id}/claim", include_in_schema=False, dependencies=[Depends(require_csrf)])
     def claim_form(request: Request, record_id: int):
-        review.claim(get_db(), record_id, request.state.user["name"], ttl=claim_ttl)
+        review.lock(get_db(), record_id, request.state.user["name"], ttl=lock_ttl)
         return RedirectResponse(f"/cases/{record_id}", status_code=303)
 
     @r.post("/cases/{record_id}/add", include_in_schema=False, dependencies=[Depends(require_csrf)])
@@ -434,7 +435,7 @@ def create_app(db_path: str | Path, *, secret: bytes | str | None = None, cookie
             rule_name=str(form.get("rule_name") or ""), reason=str(form.get("reason") or ""),
             amount=amount or None, severity=str(form.get("severity") or "可疑"),
             line_ids=ids("line_ids"), charge_ids=ids("charge_ids"), note=str(form.get("note") or ""),
-            ms_spent=int(ms) if ms.isdigit() else None, ttl=claim_ttl)
+            ms_spent=int(ms) if ms.isdigit() else None, ttl=lock_ttl)
         return RedirectResponse(f"/cases/{record_id}?flag={ev['flag_id']}", status_code=303)
 
     @r.get("/pages/{page_id}/image.png", include_in_schema=False)

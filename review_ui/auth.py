@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import secrets
 
+from pipeline.clock import iso, utc
 from pipeline.store import transaction
 
 ROLES = ("reviewer", "lead", "admin")
@@ -28,14 +29,6 @@ class AuthError(ValueError):
 
 class RateLimited(AuthError):
     pass
-
-
-def _now(at: _dt.datetime | None = None) -> _dt.datetime:
-    return at or _dt.datetime.now(_dt.timezone.utc)
-
-
-def _iso(at: _dt.datetime) -> str:
-    return at.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def hash_password(password: str) -> str:
@@ -73,7 +66,7 @@ def add_user(db, name: str, role: str, password: str) -> None:
             raise AuthError(f"用户已存在: {name}")
         conn.execute(
             "INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
-            (name, role, hash_password(password), _iso(_now())),
+            (name, role, hash_password(password), iso(utc())),
         )
 
 
@@ -88,7 +81,7 @@ def has_role(user: dict, role: str) -> bool:
 def _audit(conn, user: str, ip: str | None, ok: bool, reason: str, at: _dt.datetime) -> None:
     conn.execute(
         "INSERT INTO login_audit (user, ip, ok, reason, at) VALUES (?, ?, ?, ?, ?)",
-        (user[:64], ip, int(ok), reason, _iso(at)),
+        (user[:64], ip, int(ok), reason, iso(at)),
     )
 
 
@@ -98,9 +91,9 @@ def login(db, name: str, password: str, ip: str | None, *, at: _dt.datetime | No
     After LOGIN_MAX_FAILURES failures for the same name or from the same address within
     LOGIN_WINDOW_S, further attempts are refused without checking the password.
     """
-    now = _now(at)
+    now = utc(at)
     name = (name or "").strip()
-    since = _iso(now - _dt.timedelta(seconds=LOGIN_WINDOW_S))
+    since = iso(now - _dt.timedelta(seconds=LOGIN_WINDOW_S))
     failures = db.execute(
         "SELECT COUNT(*) FROM login_audit WHERE ok = 0 AND at > ? AND reason != 'rate-limited'"
         " AND (user = ? OR (ip IS NOT NULL AND ip = ?))",
@@ -117,14 +110,14 @@ def login(db, name: str, password: str, ip: str | None, *, at: _dt.datetime | No
     token = secrets.token_urlsafe(32)
     with transaction(db) as conn:
         _audit(conn, name, ip, reason == "ok", reason, now)
-        conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (_iso(now),))
+        conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (iso(now),))
         if reason != "ok":
             row = None
         else:
             row = {
                 "token_hash": hashlib.sha256(token.encode()).hexdigest(), "user": name,
-                "csrf": secrets.token_urlsafe(32), "created_at": _iso(now), "last_seen": _iso(now),
-                "expires_at": _iso(now + _dt.timedelta(seconds=SESSION_MAX_S)),
+                "csrf": secrets.token_urlsafe(32), "created_at": iso(now), "last_seen": iso(now),
+                "expires_at": iso(now + _dt.timedelta(seconds=SESSION_MAX_S)),
             }
             conn.execute(
                 "INSERT INTO sessions (token_hash, user, csrf, created_at, last_seen, expires_at)"
@@ -138,13 +131,13 @@ def session_user(db, token: str | None, *, at: _dt.datetime | None = None) -> tu
     """(user, session) for a live session token, else None. Refreshes the idle timer."""
     if not token:
         return None
-    now = _now(at)
+    now = utc(at)
     th = hashlib.sha256(token.encode()).hexdigest()
     s = next(db.query("SELECT * FROM sessions WHERE token_hash = ?", [th]), None)
     if s is None:
         return None
-    idle_limit = _iso(now - _dt.timedelta(seconds=SESSION_IDLE_S))
-    if s["expires_at"] <= _iso(now) or s["last_seen"] <= idle_limit:
+    idle_limit = iso(now - _dt.timedelta(seconds=SESSION_IDLE_S))
+    if s["expires_at"] <= iso(now) or s["last_seen"] <= idle_limit:
         with transaction(db) as conn:
             conn.execute("DELETE FROM sessions WHERE token_hash = ?", (th,))
         return None
@@ -153,9 +146,9 @@ def session_user(db, token: str | None, *, at: _dt.datetime | None = None) -> tu
         return None
     # Writing last_seen on every request would serialize readers behind the write lock;
     # once a minute is precise enough for an 8-hour idle limit.
-    if s["last_seen"] < _iso(now - _dt.timedelta(seconds=60)):
+    if s["last_seen"] < iso(now - _dt.timedelta(seconds=60)):
         with transaction(db) as conn:
-            conn.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (_iso(now), th))
+            conn.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (iso(now), th))
     return user, s
 
 
@@ -167,7 +160,7 @@ def logout(db, token: str | None, ip: str | None) -> None:
         row = conn.execute("SELECT user FROM sessions WHERE token_hash = ?", (th,)).fetchone()
         conn.execute("DELETE FROM sessions WHERE token_hash = ?", (th,))
         if row:
-            _audit(conn, row[0], ip, True, "logout", _now())
+            _audit(conn, row[0], ip, True, "logout", utc())
 
 
 def login_audit(db, limit: int = 200) -> list[dict]:

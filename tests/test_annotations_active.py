@@ -2,9 +2,8 @@
 import pytest
 
 from pipeline import review, store
-from pipeline.annotations.active import uncertain_queue
+from pipeline.models.compare import reviewed_labels, score_changes
 from pipeline.review import least_certain_first
-from pipeline.report.changes import reviewed_labels, score_changes
 
 T = "2026-11-20T08:00:00+00:00"
 
@@ -41,7 +40,7 @@ def test_least_certain_first_is_stable_and_puts_unscored_last():
 
 def test_uncertain_queue_orders_pending_cases_by_margin(db):
     review.decide(db, "a", 5, "confirm")
-    ids = [i["id"] for i in uncertain_queue(db)["items"]]
+    ids = [i["id"] for i in review.queue(db, review.QueueFilter(status="pending", order="uncertain"))["items"]]
     # newest version (v2) scores: 2:0.1 3:0.3 4:0.4 1:0.95; record 5 is decided, so not pending
     assert ids == [4, 3, 2, 1]
 
@@ -89,7 +88,7 @@ def test_queue_order_uncertain_is_available_to_the_ui_and_claims(tmp_path):
     risk = [i["id"] for i in review.queue(db)["items"]]
     uncertain = [i["id"] for i in review.queue(db, review.QueueFilter(order="uncertain"))["items"]]
     assert risk == [1, 2, 3] and uncertain == [2, 3, 1]
-    assert review.claim_next(db, "u1", review.QueueFilter(order="uncertain")) == 2
+    assert review.lock_next(db, "u1", review.QueueFilter(order="uncertain")) == 2
     import pytest
 
     with pytest.raises(review.ReviewError):

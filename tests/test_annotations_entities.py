@@ -6,7 +6,8 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from pipeline import entity_review, store
+from pipeline import store
+from pipeline.review import entities as entity_review
 from pipeline.annotations import AnnotationError
 from pipeline.annotations.entities import (SCHEMA, correction_rows, export_entity_corrections,
                                            load_corrections)

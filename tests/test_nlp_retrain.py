@@ -8,7 +8,9 @@ import spacy
 from typer.testing import CliRunner
 
 from cli import app
-from pipeline import entity_review, registry, store
+from pipeline import store
+from pipeline.models import registry
+from pipeline.review import entities as entity_review
 from pipeline.annotations.entities import export_entity_corrections, load_corrections
 from pipeline.nlp import corpora, retrain
 from pipeline.nlp.pipeline import NlpPipeline, model_dir

@@ -3,8 +3,9 @@ import pytest
 
 from pipeline import store
 from pipeline.nlp.pipeline import DEFAULT_MODEL
-from pipeline.nlp.stage import ExtractStage, line_for, line_offsets
-from pipeline.runner import run_stage
+from pipeline.nlp.stage import ExtractStage
+from pipeline.record.lines import line_for, line_offsets
+from pipeline.run import run_stage
 
 needs_model = pytest.mark.skipif(not (DEFAULT_MODEL / "config.cfg").is_file(), reason="models/ner not built")
 

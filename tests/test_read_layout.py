@@ -2,7 +2,7 @@
 import math
 import random
 
-from pipeline.objects import Line
+from pipeline.record.page import Line
 from pipeline.read import layout
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipeline.objects import Line
+from pipeline.record.page import Line
 from pipeline.read import coverage, preprocess
 from pipeline.read.engines.fake import FakeEngine, ink_line_boxes
 from test_read_fixtures import draw_page, ink_rows, needs_font

@@ -10,7 +10,7 @@ from PIL import Image
 from pipeline import store
 from pipeline.pageimages import page_image, pages_dir
 from pipeline.read.stage import ReadStage
-from pipeline.runner import run_stage
+from pipeline.run import run_stage
 from test_read_fixtures import add_record, draw_page, needs_font, scan_pdf, text_pdf
 
 pytestmark = needs_font

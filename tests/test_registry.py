@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from pipeline import registry, store
+from pipeline import store
+from pipeline.models import registry
 
 
 def _model(tmp_path, name, payload):

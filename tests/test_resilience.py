@@ -44,7 +44,7 @@ def test_workers_exit_when_the_runner_is_killed(tmp_path):
         import sys
         sys.path[:0] = [{str(REPO / 'tests')!r}, {str(REPO)!r}]
         from pipeline import store
-        from pipeline.runner import run_stage
+        from pipeline.run import run_stage
         from toy_stages import ToyStage
         if __name__ == "__main__":  # spawned workers re-import this script
           db = store.connect({str(tmp_path / 'a.db')!r})

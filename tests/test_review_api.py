@@ -218,12 +218,12 @@ def test_claim_expires_after_timeout(env):
     db = connect(env[0])
     rid = env[1]["ZY2026001"]["record_id"]
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    review.claim(db, rid, "rev1", ttl=600, at=t0)
-    with pytest.raises(review.ClaimConflict):
-        review.claim(db, rid, "rev2", ttl=600, at=t0 + dt.timedelta(seconds=599))
-    assert review.claim_next(db, "rev2", at=t0 + dt.timedelta(seconds=10)) != rid
-    review.claim(db, rid, "rev2", ttl=600, at=t0 + dt.timedelta(seconds=601))
-    assert review.claim_holder(db, rid, at=t0 + dt.timedelta(seconds=602)) == "rev2"
+    review.lock(db, rid, "rev1", ttl=600, at=t0)
+    with pytest.raises(review.LockConflict):
+        review.lock(db, rid, "rev2", ttl=600, at=t0 + dt.timedelta(seconds=599))
+    assert review.lock_next(db, "rev2", at=t0 + dt.timedelta(seconds=10)) != rid
+    review.lock(db, rid, "rev2", ttl=600, at=t0 + dt.timedelta(seconds=601))
+    assert review.lock_holder(db, rid, at=t0 + dt.timedelta(seconds=602)) == "rev2"
 
 
 # -- decisions, events, undo --------------------------------------------------------------------
@@ -367,7 +367,7 @@ def test_agreement_and_second_review(env):
     assert review.second_review_sample(db, rate=0.0) == []
     half = {x["flag_id"] for x in review.second_review_sample(db, rate=0.5)}
     assert half == {x["flag_id"] for x in review.second_review_sample(db, rate=0.5)}   # stable
-    later = t0 + dt.timedelta(seconds=review.CLAIM_TTL_S + 1)
+    later = t0 + dt.timedelta(seconds=review.LOCK_TTL_S + 1)
     ev = review.decide(db, "lead1", f1, "confirm", at=later)
     assert ev["payload"]["round"] == 2
     review.decide(db, "lead1", f2, "reject", reason_code="rule_not_applicable", at=later)

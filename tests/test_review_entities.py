@@ -8,7 +8,7 @@ import shutil
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline import entity_review
+from pipeline.review import entities as entity_review
 from pipeline.store import connect, insert_many, transaction
 from review_ui import auth, create_app
 from review_ui.sample import EVIDENCE_TEXT, XSS_TEXT, build

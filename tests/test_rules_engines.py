@@ -3,7 +3,7 @@ import pytest
 
 from pipeline.rules import catalogue, engines, knowledge
 from pipeline.rules.engines import charges, clinical, cross_record, timeline
-from pipeline.rules.record_view import Charge, Document, Field, Lab, Line, Order, RecordView, Section
+from pipeline.record.view import Charge, Document, Field, Lab, Line, Order, RecordView, Section
 
 KB = knowledge.load()
 CAT = catalogue.load()

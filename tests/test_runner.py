@@ -4,7 +4,7 @@ import time
 import pytest
 
 from pipeline import store
-from pipeline.runner import run_stage
+from pipeline.run import run_stage
 from toy_stages import ToyStage
 
 

@@ -4,7 +4,7 @@ import functools
 import json
 
 from pipeline import store
-from pipeline.runner import run_stage
+from pipeline.run import run_stage
 from pipeline.score.stage import ScoreStage
 
 

@@ -7,9 +7,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from pipeline import registry, store
+from pipeline import store
+from pipeline.models import registry
 from pipeline.annotations import export_decisions
 from pipeline.annotations.simulate import simulate_reviewer
+from pipeline.commands import train as train_commands
 from pipeline.score import train
 from test_score_stage import add_record, score_all
 
@@ -149,7 +151,7 @@ def test_bad_inputs_are_clear_errors(db_path, tmp_path, root):
     p.write_text('{"admission_no": "A1", "violations": []}\nnot json\n', encoding="utf-8")
     with pytest.raises(train.TrainError, match="labels.jsonl:2"):
         train.train_classifier(db_path, p, root)
-    assert train.command(db_path, p, root, echo=lambda s: None) == 2
+    assert train_commands.train_classifier(db_path, p, root, None) == 2
     res = train_cli(db_path, root)
     assert res.exit_code == 2 and "--labels" in res.output
     res = train_cli(db_path, root, "--from", str(tmp_path / "nowhere"))

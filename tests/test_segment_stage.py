@@ -1,7 +1,7 @@
 import json
 
 from pipeline import store
-from pipeline.runner import run_stage
+from pipeline.run import run_stage
 from pipeline.segment import patient
 from pipeline.segment.stage import SegmentStage
 from segment_helpers import load_record

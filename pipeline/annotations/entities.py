@@ -13,7 +13,8 @@ import json
 import logging
 from pathlib import Path
 
-from pipeline import entity_review, store
+from pipeline import store
+from pipeline.review import entities as entity_review
 from pipeline.annotations.export import merge_version
 from pipeline.annotations.load import AnnotationError, read_manifest
 from pipeline.report import mask as masking

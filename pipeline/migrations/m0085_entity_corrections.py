@@ -1,7 +1,7 @@
 """Review UI: reviewers' corrections of NLP entities, as append-only events.
 
 The corrected entity set of a section is derived from the model's ``entities`` rows plus these
-events (``pipeline.entity_review``); nothing here is ever updated or deleted.
+events (``pipeline.review.entities``); nothing here is ever updated or deleted.
 """
 
 STATEMENTS = [

@@ -61,7 +61,7 @@ def model_dir() -> Path:
     env = os.environ.get("MEDREVIEW_NER_MODEL")
     if env:
         return Path(env)
-    from pipeline import registry
+    from pipeline.models import registry
 
     try:
         promoted = registry.current_path("ner")

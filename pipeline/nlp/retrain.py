@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline import registry
+from pipeline.models import registry
 from pipeline.nlp import corpora
 from pipeline.nlp.evaluate import score_spans
 from pipeline.nlp.tokenize import USERDICT_NAME, build_userdict
@@ -220,31 +220,3 @@ def retrain_ner(annotations: Path, *, data_dir: Path | None = None, models_dir: 
         promoted, reason = False, str(exc)
     return {"card": card, "id": card["id"], "path": card["path"], "metrics": metrics, "baseline": baseline,
             "promoted": promoted, "reason": reason, "stats": stats}
-
-
-def command(annotations: Path, data_dir: Path | None, models_dir: Path | None, *, force: bool, seed: int,
-            time_budget_s: float, max_epochs: int, workers: int, shared: bool = True, pretrain_epochs: int | None = None,
-            echo=print) -> int:
-    """CLI entry: exit 0 promoted, 1 refused by the guard, 2 unusable input."""
-    options = {} if pretrain_epochs is None else {"pretrain_epochs": pretrain_epochs}
-    try:
-        res = retrain_ner(annotations, data_dir=data_dir, models_dir=models_dir, force=force, seed=seed,
-                          time_budget_s=time_budget_s, max_epochs=max_epochs, workers=workers, shared=shared,
-                          train_options=options)
-    except (RetrainError, registry.RegistryError, corpora.CorpusError) as exc:
-        echo(f"错误: {exc}")
-        return 2
-    m, b, s = res["metrics"], res["baseline"] or {}, res["stats"]
-    echo(f"已登记 registered {res['id']} → {res['path']}")
-    echo(f"审核修正 corrections {s['corrections_rows']} 行 (版本 {s['annotations_version']})：训练 {s['corrections_train']}，"
-         f"留出 {s['corrections_heldout']}，与语料留出集重合未用 {s['corrections_overlapping_heldout']}")
-    echo(f"{'held-out micro-F1':<22}{'new':>8}{'current':>9}")
-    for part, name in METRIC_NAMES.items():
-        if name in m:
-            old = b.get(name)
-            echo(f"{part:<22}{m[name]:>8.4f}{'-' if old is None else format(old, '.4f'):>9}")
-    if not res["promoted"]:
-        echo(res["reason"])
-        return 1
-    echo(f"已发布 promoted {res['id']}: {res['reason']}")
-    return 0

@@ -1,7 +1,9 @@
 """Settings of the reading stage, with the guards that reject absurd inputs."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+
+from pipeline.run.options import parse_options
 
 # Bumped when preprocessing or layout changes what an OCR result means, so cached results
 # from an older version are not reused.
@@ -44,14 +46,9 @@ class ReadConfig:
 
     @classmethod
     def from_kwargs(cls, **kwargs) -> "ReadConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(kwargs) - known
-        if unknown:
-            raise TypeError(f"unknown read options: {', '.join(sorted(unknown))}")
-        clean = {k: v for k, v in kwargs.items() if v is not None}
-        if isinstance(clean.get("engine_options"), dict):
-            clean["engine_options"] = tuple(sorted(clean["engine_options"].items()))
-        cfg = cls(**clean)
+        if isinstance(kwargs.get("engine_options"), dict):
+            kwargs = dict(kwargs, engine_options=tuple(sorted(kwargs["engine_options"].items())))
+        cfg = parse_options(cls, "read", kwargs)
         if cfg.dpi < 50 or cfg.dpi > 600:
             raise ValueError(f"dpi must be between 50 and 600, got {cfg.dpi}")
         if cfg.image_format not in ("jpg", "png"):

@@ -12,7 +12,7 @@ from statistics import median
 import cv2
 import numpy as np
 
-from pipeline.objects import Line
+from pipeline.record.page import Line
 
 MAX_BANDS = 8  # re-reading is a full engine call per band; stamps and scribbles must not explode it
 

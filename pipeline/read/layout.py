@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, replace
 from statistics import median
 
-from pipeline.objects import Line
+from pipeline.record.page import Line
 
 MIN_COLUMN_ROWS = 3
 MIN_COLUMN_TEXT_CHARS = 8   # tables and key–value forms have shorter cells

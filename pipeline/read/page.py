@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pipeline.objects import Line
+from pipeline.record.page import Line
 from pipeline.read import coverage, layout, preprocess, textlayer
 from pipeline.read.config import PIPELINE_VERSION, ReadConfig
 

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from pipeline import store
-from pipeline.objects import PageText
+from pipeline.record.page import PageText
 from pipeline.pageimages import pages_dir
 from pipeline.read import coverage, engines, page as pagemod, raster, textlayer
 from pipeline.read.config import ReadConfig, ReadError

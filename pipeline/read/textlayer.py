@@ -17,7 +17,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from pipeline.objects import Line
+from pipeline.record.page import Line
 
 _CID = re.compile(r"^\(cid:\d+\)$")  # pdfminer's rendering of an unmapped glyph
 _GOOD_RANGES = (

@@ -1,21 +1,9 @@
 """The Flag a rule raises: what, why (in Chinese, with the record's values), where, how much."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-
-@dataclass
-class Evidence:
-    document: str | None
-    section: str | None
-    text: str
-    page_no: int | None
-    page_id: int | None
-    line_id: int | None
-    bbox: list[float] | None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from pipeline.record.view import Evidence
 
 
 @dataclass

@@ -13,8 +13,8 @@ import yaml
 
 from pipeline.dates import normalize_text
 from pipeline.rules.catalogue import CatalogueError
-from pipeline.rules.flags import Evidence
-from pipeline.rules.record_view import Charge, RecordView
+from pipeline.record.view import Evidence
+from pipeline.record.view import Charge, RecordView
 
 KNOWLEDGE_DIR = Path(__file__).parent / "data" / "knowledge"
 

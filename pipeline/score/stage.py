@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 
-from pipeline import registry, store
+from pipeline import store
+from pipeline.models import registry
+from pipeline.run.options import parse_options
 from pipeline.rules import catalogue as catalogue_mod
-from pipeline.rules import engines, knowledge, record_view
+from pipeline.record import view as record_view
+from pipeline.rules import engines, knowledge
 from pipeline.rules.engines import cross_record
 from pipeline.score.classifier import RiskModel
 from pipeline.score.features import base_features, flag_features, rule_risk, vector
@@ -117,16 +121,29 @@ def sync_flags(db, record_id: int, rows: list[dict], rule_ids: set[str]) -> bool
     return changed
 
 
+@dataclass(frozen=True)
+class ScoreOptions:
+    rules_override: str | None = None    # a region's override YAML (parameters, enabled rules)
+    catalogue_path: str | None = None    # default: the packaged catalogue
+    knowledge_dir: str | None = None     # default: the packaged knowledge tables
+
+
 class ScoreStage:
     name = "scored"
 
-    def __init__(self, db_path=None, rules_override=None, catalogue_path=None, knowledge_dir=None, **options):
+    def __init__(self, db_path=None, **options):
         self.db_path = db_path
-        self.override = rules_override
-        self.catalogue_path = catalogue_path
-        self.knowledge_dir = knowledge_dir
+        self.options = parse_options(ScoreOptions, "score", options)
+        self.override = self.options.rules_override
+        self.catalogue_path = self.options.catalogue_path
+        self.knowledge_dir = self.options.knowledge_dir
         self._rules = None
         self._model = False   # not looked up yet: once per run, so one run scores with one version
+
+    def check(self) -> None:
+        """Load the catalogue, a region override and the knowledge tables now, so a bad file is a
+        usage error before any record is scored."""
+        self.rules()
 
     def model(self) -> dict | None:
         if self._model is False:

@@ -24,7 +24,8 @@ import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from pipeline import registry, store
+from pipeline import store
+from pipeline.models import registry
 from pipeline.score.classifier import RiskModel, _base
 from pipeline.score.features import flag_features, vector
 from pipeline.score.stage import ScoreStage
@@ -278,30 +279,3 @@ def train_classifier(db_path, labels_path=None, models_dir=None, rules_override=
         promoted, reason = False, str(exc)
     return {"card": card, "id": card["id"], "version": card["version"], "path": card["path"], "metrics": metrics,
             "baseline": baseline, "promoted": promoted, "reason": reason}
-
-
-def command(db_path, labels_path, models_dir=None, rules_override=None, echo=print, *, annotations=None,
-            force: bool = False) -> int:
-    """CLI entry: train, print the metrics; exit 1 when the guard refuses promotion, 2 on unusable input."""
-    from pipeline.rules.catalogue import CatalogueError
-
-    try:
-        res = train_classifier(db_path, labels_path, models_dir, rules_override, annotations=annotations, force=force)
-    except (TrainError, CatalogueError, registry.RegistryError, ValueError, FileNotFoundError) as exc:
-        echo(f"错误: {exc}")
-        return 2
-    m = res["metrics"]
-    echo(f"已登记 registered {res['id']} → {res['path']}")
-    echo(f"训练病历 {m['records']} (违规 {m['positives']})，其中审核结论 {m['annotated_records']}，未匹配标签 {m['labels_unmatched']}")
-    echo(f"留出集 held-out {m['n_heldout']} (违规 {m['heldout_positives']}{'，沿用上一版本' if m['heldout_reused'] else ''})："
-         f"ROC-AUC {m['auc']}，AP {m['average_precision']}，Brier {m['brier']}")
-    echo(f"交叉验证 CV (训练部分)：ROC-AUC {m['cv_roc_auc']}，AP {m['cv_average_precision']}，Brier {m['cv_brier']}")
-    b = res["baseline"]
-    if b and "auc" in b:
-        echo(f"当前版本 {b['version']} 在同一留出集：ROC-AUC {b['auc']}，AP {b['average_precision']}，Brier {b['brier']}")
-    echo(f"分违规类型模型: {', '.join(m['per_type_models']) or '无 (样本不足)'}")
-    if not res["promoted"]:
-        echo(res["reason"])
-        return 1
-    echo(f"已发布 promoted {res['id']}: {res['reason']}")
-    return 0

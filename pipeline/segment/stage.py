@@ -6,18 +6,27 @@ fields to ``records``, computes the patient key and links the claims CSV rows.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pipeline import store
+from pipeline.run.options import parse_options
 from pipeline.segment import claims_link, config, patient
 from pipeline.segment.model import SLine
 from pipeline.segment.record import segment
 
+
+@dataclass(frozen=True)
+class SegmentOptions:
+    data_dir: str | None = None   # folder of doc_titles/sections/fields YAML (default: the packaged one)
+
+
 class SegmentStage:
     name = "segmented"
 
-    def __init__(self, db_path=None, data_dir: str | None = None, **options):
+    def __init__(self, db_path=None, **options):
         self.db_path = db_path
-        self.data_dir = data_dir
-        self.options = options
+        self.options = parse_options(SegmentOptions, "segment", options)
+        self.data_dir = self.options.data_dir
 
     def prepare(self, db, record: dict) -> dict:
         rows = db.execute(

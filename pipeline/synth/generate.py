@@ -10,7 +10,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -172,17 +171,3 @@ def generate(out_dir, *, records: int = 12, hospitals: int = 2, seed: int = 0, f
     (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     log.info("synth: %d records, %d pages in %.1fs", tally.records, tally.pages, time.monotonic() - started)
     return manifest
-
-
-def run_cli(out_dir, *, forms: str, **kwargs) -> int:
-    """`medreview synth`: generate, print the summary; exit code 2 on bad arguments."""
-    form_list = tuple(f.strip() for f in forms.split(",") if f.strip())
-    try:
-        manifest = generate(out_dir, forms=form_list, **kwargs)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    c = manifest["counts"]
-    print(f"{c['records']} admissions ({c['with_violations']} with violations), {c['pages']} pages → {out_dir}")
-    print(json.dumps(manifest["injected"], ensure_ascii=False))
-    return 0

@@ -5,7 +5,7 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.objects import Line
+from pipeline.record.page import Line
 
 
 class EngineUnavailable(RuntimeError):

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.objects import Line
+from pipeline.record.page import Line
 
 
 def check() -> tuple[bool, str]:

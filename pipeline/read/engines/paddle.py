@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.objects import Line
+from pipeline.record.page import Line
 from pipeline.read.engines.base import EngineUnavailable, line_from_polygon
 
 ENV_DIRS = {"det": "MEDREVIEW_PADDLE_DET_DIR", "rec": "MEDREVIEW_PADDLE_REC_DIR"}

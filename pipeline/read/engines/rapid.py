@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.objects import Line
+from pipeline.record.page import Line
 from pipeline.read.engines.base import EngineUnavailable, line_from_polygon
 
 # Only these files ship in the rapidocr 3.10 wheel; any other model version is fetched from the

@@ -11,7 +11,7 @@ import subprocess
 import cv2
 import numpy as np
 
-from pipeline.objects import Line
+from pipeline.record.page import Line
 
 LANG = "chi_sim"
 # chi_sim puts a space around every character group; drop those between CJK characters and

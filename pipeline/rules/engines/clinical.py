@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pipeline.rules.flags import Flag
 from pipeline.rules.knowledge import DIAGNOSIS_FIELDS, any_condition, charges_matching, icd_matches, matches_item, norm
-from pipeline.rules.record_view import RecordView
+from pipeline.record.view import RecordView
 
 
 def _diag_label(f) -> str:

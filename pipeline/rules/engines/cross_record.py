@@ -9,9 +9,10 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 from pipeline.dates import parse_datetime
-from pipeline.rules.flags import Evidence, Flag
+from pipeline.record.view import Evidence
+from pipeline.rules.flags import Flag
 from pipeline.rules.knowledge import find_terms, icd_matches, norm
-from pipeline.rules.record_view import RecordView
+from pipeline.record.view import RecordView
 
 
 @dataclass

@@ -1,21 +1,17 @@
-"""`medreview annotations export`: prints what was exported; returns an exit code."""
+"""`medreview annotations export`: reviewer decisions and entity corrections as versioned training data."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
-
-from pipeline.commands import open_existing
 from pipeline.annotations.entities import export_entity_corrections
 from pipeline.annotations.export import export_decisions
-
-console = Console(highlight=False, soft_wrap=True)
+from pipeline.commands import EXIT_OK, EXIT_USAGE, console, open_existing
 
 
 def export(db_path: Path, out: Path, *, mask: bool = True) -> int:
     db = open_existing(db_path)
     if db is None:
-        return 2
+        return EXIT_USAGE
     res = export_decisions(db, out, mask=mask)
     if res["new"]:
         console.print(f"已导出审核结论 exported decisions: {res['rows']} rows → {res['path']}"
@@ -36,4 +32,4 @@ def export(db_path: Path, out: Path, *, mask: bool = True) -> int:
         console.print(f"实体更正无变化 entity corrections unchanged: 最新版本 latest version {ent['version']}")
     if not mask:
         console.print("[yellow]注意[/yellow] 未脱敏导出，含患者身份信息 (unmasked export contains patient data)")
-    return 0
+    return EXIT_OK

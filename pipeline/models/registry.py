@@ -18,14 +18,13 @@ no such metric — unless forced.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 
-from pipeline import store
+from pipeline import clock, store
 
 # Primary held-out metric per model kind (higher is better for all of them).
 PRIMARY_METRIC = {"classifier": "auc", "ner": "f1", "normalizer": "acc"}
@@ -46,7 +45,7 @@ def models_root(root: Path | None = None) -> Path:
     if root is not None:
         return Path(root)
     env = os.environ.get("MEDREVIEW_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "models"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
 
 
 def _kind_dir(kind: str, root: Path | None) -> Path:
@@ -77,7 +76,7 @@ def staging_dir(kind: str, *, root: Path | None = None) -> Path:
     """An empty folder inside ``models/<kind>/`` for a trainer to write a new model into."""
     d = _kind_dir(kind, root)
     d.mkdir(parents=True, exist_ok=True)
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    stamp = clock.stamp(micro=True)
     path = d / f".staging-{stamp}"
     path.mkdir()
     return path
@@ -99,7 +98,7 @@ def register(
     kdir = _kind_dir(kind, root)
     kdir.mkdir(parents=True, exist_ok=True)
     content, files = _files_hash(src)
-    created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    created = clock.utc().replace(microsecond=0)
     version = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{content[:6]}"
     dest = kdir / version
     if dest.exists():
@@ -134,7 +133,7 @@ def describe_in_place(kind: str, *, metrics: dict, heldout_hash: str | None = No
     if (kdir / CARD).is_file():
         raise RegistryError(f"{kdir / CARD}: 已登记")
     content, files = _files_hash(kdir, skip=(CARD, CURRENT, PROMOTIONS, CURRENT + ".tmp"))
-    created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    created = clock.utc().replace(microsecond=0)
     version = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{content[:6]}"
     card = {
         "id": f"{kind}@{version}", "kind": kind, "version": version, "created_at": created.isoformat(),
@@ -241,7 +240,7 @@ def promote(kind: str, version: str, *, force: bool = False, root: Path | None =
     if not ok and not force:
         raise PromotionRefused(f"拒绝发布 {cand['id']}：{reason}（如确需发布请使用 --force）")
     event = {"kind": kind, "version": cand["version"], "previous": inc["version"] if inc else None,
-             "forced": bool(force and not ok), "reason": reason, "at": store.now()}
+             "forced": bool(force and not ok), "reason": reason, "at": clock.now()}
     kdir = _kind_dir(kind, root)
     tmp = kdir / (CURRENT + ".tmp")
     tmp.write_text(cand["version"] + "\n", encoding="utf-8")
@@ -302,97 +301,3 @@ def sync_db(db, *, root: Path | None = None) -> int:
                  "forced": int(e.get("forced", False)), "reason": e.get("reason"), "at": e["at"]}
                 for e in promotions(kind, root=root)])
     return len(cards)
-
-
-# ---------------------------------------------------------------------------------------------
-# `medreview models ...`: print and return an exit code (0 ok, 1 refused, 2 usage error).
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _open_db(db_path: Path | None):
-    return store.connect(db_path) if db_path is not None else None
-
-
-def _fmt_metric(card: dict) -> str:
-    name = card.get("primary_metric") or PRIMARY_METRIC.get(card["kind"])
-    v = (card.get("metrics") or {}).get(name)
-    return f"{name}={v:.4f}" if isinstance(v, (int, float)) else "-"
-
-
-def cli_list(kind: str | None, *, root: Path | None = None, db_path: Path | None = None) -> int:
-    console = _console()
-    try:
-        cards = list_versions(kind, root=root)
-        db = _open_db(db_path)
-        if db is not None:
-            sync_db(db, root=root)
-    except (RegistryError, store.StoreError) as exc:
-        console.print(f"[red]错误[/red] {exc}")
-        return 2
-    if not cards:
-        console.print(f"没有已登记的模型版本 (no registered versions under {models_root(root)})")
-        return 0
-    # One line per version (no table): version names must never be truncated by a narrow terminal.
-    console.print("模型版本 model versions (* = 当前 current)")
-    for c in cards:
-        console.print(f"{'*' if c['current'] else ' '} {c['kind']:<10} {c['version']}  {_fmt_metric(c):<12}"
-                      f" parent={c.get('parent') or '-'}  {c['created_at']}")
-    return 0
-
-
-def cli_promote(kind: str, version: str, *, force: bool = False, root: Path | None = None,
-                db_path: Path | None = None) -> int:
-    console = _console()
-    try:
-        db = _open_db(db_path)
-        event = promote(kind, version, force=force, root=root, db=db)
-    except PromotionRefused as exc:
-        console.print(f"[yellow]{exc}[/yellow]")
-        return 1
-    except (RegistryError, store.StoreError) as exc:
-        console.print(f"[red]错误[/red] {exc}")
-        return 2
-    tag = "[yellow]强制发布 forced[/yellow]" if event["forced"] else "已发布 promoted"
-    console.print(f"{tag} {kind}@{event['version']} (替换 replaces {event['previous'] or '-'}): {event['reason']}")
-    return 0
-
-
-def cli_diff(kind: str, a: str, b: str, *, root: Path | None = None, db_path: Path | None = None) -> int:
-    from rich.table import Table
-
-    from pipeline.report.changes import score_changes
-
-    console = _console()
-    try:
-        d = diff(kind, a, b, root=root)
-        db = _open_db(db_path)
-    except (RegistryError, store.StoreError) as exc:
-        console.print(f"[red]错误[/red] {exc}")
-        return 2
-    table = Table(title=f"{d['a']} → {d['b']}")
-    for col in ("metric", "a", "b", "delta"):
-        table.add_column(col, justify="right" if col != "metric" else "left")
-    for m in d["metrics"]:
-        fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))  # noqa: E731
-        table.add_row(m["name"], fmt(m["a"]), fmt(m["b"]), "" if m["delta"] is None else f"{m['delta']:+.4f}")
-    console.print(table)
-    console.print(f"同一留出集 same held-out: {'是' if d['same_heldout'] else '否'};"
-                  f" 同一训练数据 same data: {'是' if d['same_data'] else '否'};"
-                  f" parents: {d['parents']['a'] or '-'} / {d['parents']['b'] or '-'}")
-    f = d["files"]
-    console.print(f"文件 files: +{len(f['added'])} -{len(f['removed'])} ~{len(f['changed'])}")
-    console.print(f"发布检查 guard (b over a): {'允许' if d['guard']['allowed'] else '拒绝'} — {d['guard']['reason']}")
-    if db is not None:
-        c = score_changes(db, d["a"], d["b"])
-        auc = c["reviewed_auc"]
-        console.print(f"本批次评分 batch scores: 旧 old {c['scored_old']}, 新 new {c['scored_new']}, 两者 both {c['scored_both']};"
-                      f" 平均变化 mean |Δp| {c['mean_abs_change']}; 越过 0.5 阈值 crossed ↑{c['crossed_up']} ↓{c['crossed_down']}")
-        console.print(f"按审核结论的 AUC reviewed AUC: 旧 old {auc['old']} (n={auc['n_old']}) → 新 new {auc['new']} (n={auc['n_new']})")
-        for x in c["largest"]:
-            console.print(f"  病历 record {x['record_id']}: {x['old']:.4f} → {x['new']:.4f} ({x['delta']:+.4f})")
-    return 0

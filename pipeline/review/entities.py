@@ -4,7 +4,7 @@ The model's rows in ``entities`` are never changed. A correction is an event in
 ``entity_corrections`` (add | remove | relabel | set-attribute); the corrected entities of a
 section are always derived from the model's entities plus the events in id order, like flag
 states are derived from ``reviews``. Entities are referred to as ``e<entities.id>`` (model) or
-``c<event id>`` (added by a reviewer). Writing needs the case's claim, as flag decisions do.
+``c<event id>`` (added by a reviewer). Writing needs the case's lock, as flag decisions do.
 """
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import json
 from typing import Any, Iterable
 
 from pipeline.nlp.labels import load_label_map
-from pipeline.nlp.stage import line_offsets
-from pipeline.review import CLAIM_TTL_S, NotFound, ReviewError, _iso, _take_case, _utc
+from pipeline.record.lines import line_offsets
+from pipeline.clock import iso, utc
+from pipeline.review.errors import NotFound, ReviewError
+from pipeline.review.locks import LOCK_TTL_S, lock_existing
 from pipeline.store import insert_one, transaction
 
 ACTIONS = ("add", "remove", "relabel", "set-attribute")
@@ -165,7 +167,7 @@ def _locate(conn, record_id: int, line_id: int, line_start: int, line_end: int) 
 def correct(
     db, user: str, record_id: int, action: str, *, entity: str | None = None, section_id: int | None = None,
     start: int | None = None, end: int | None = None, label: str | None = None,
-    attributes: dict[str, Any] | None = None, line_id: int | None = None, ttl: int = CLAIM_TTL_S,
+    attributes: dict[str, Any] | None = None, line_id: int | None = None, ttl: int = LOCK_TTL_S,
     at: _dt.datetime | None = None,
 ) -> dict:
     """Append one correction event; returns the event and the entity as derived after it.
@@ -184,11 +186,11 @@ def correct(
         attrs[k] = int(bool(int(v)) if isinstance(v, str) and v.isdigit() else bool(v))
     if action == "set-attribute" and not attrs:
         raise ReviewError("需要指定要修改的属性")
-    now = _utc(at)
+    now = utc(at)
     with transaction(db) as conn:
-        _take_case(conn, record_id, user, now, ttl)
+        lock_existing(conn, record_id, user, now, ttl)
         secs = _sections(conn, record_id)
-        row: dict[str, Any] = {"record_id": record_id, "user": user, "at": _iso(now), "action": action,
+        row: dict[str, Any] = {"record_id": record_id, "user": user, "at": iso(now), "action": action,
                                "entity_id": None, "added_id": None, "start": None, "end": None,
                                "line_id": None, "page_id": None,
                                "old_label": None, "new_label": None, "attributes": json.dumps(attrs, sort_keys=True)}

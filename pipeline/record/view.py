@@ -1,16 +1,30 @@
-"""One record's structured content as plain dataclasses: what every per-record rule evaluates.
+"""A stored record as plain dataclasses: what the rules, the score stage and review read.
 
-Engines are pure functions of a RecordView and rule parameters, so tests build views by hand and
-the scoring stage builds them from the store (``load``) in the main process, then ships them,
-picklable, to a worker.
+Every item keeps the ids of its line and page, so whatever a rule finds can point at its
+``Evidence`` (text, page, box). Checks are pure functions of a RecordView and their parameters,
+so tests build views by hand; the score stage builds them from the store (``load``) in the main
+process and ships them, picklable, to a worker.
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from pipeline.dates import parse_datetime
-from pipeline.rules.flags import Evidence
+
+
+@dataclass
+class Evidence:
+    document: str | None
+    section: str | None
+    text: str
+    page_no: int | None
+    page_id: int | None
+    line_id: int | None
+    bbox: list[float] | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Batch runner: runs each stage over every record that is ready for it.
 
-One writer: workers (processes of ``pipeline/pool.py``, or Ray actors of
-``pipeline/ray_executor.py``) compute (``stage.work``) and send picklable results back; the main
+One writer: workers (an executor of ``pipeline/run/executors.py``: this process, a local process
+pool, or Ray actors) compute (``stage.work``) and send picklable results back; the main
 process writes them (``stage.save`` / ``stage.finish``), each in its own transaction, so a kill at
 any point leaves the database consistent and the next run resumes where it stopped.
 A record whose work raises, hangs past the timeout, or kills its worker is failed with a reason
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pipeline import store
-
-EXECUTORS = ("local", "inline", "ray")
+from pipeline.run import executors
+from pipeline.run.failures import describe
 
 
 @dataclass
@@ -40,12 +40,6 @@ class StageReport:
     # of ``seconds`` says how many more workers it could serve before it becomes the bottleneck
     store_seconds: float = 0.0
     failures: list[tuple[int, str]] = field(default_factory=list)
-
-
-def describe(exc: BaseException) -> str:
-    # The reason is shown to users and stored; keep it to the exception, never record text.
-    msg = str(exc).strip() or exc.__class__.__name__
-    return f"{exc.__class__.__name__}: {msg}"[:1000]
 
 
 def _apply(db, stage, record, kind: str, payload) -> None:
@@ -78,8 +72,7 @@ def run_stage(
     executor: "local" (process pool, default), "inline" (in this process: tests, debugging) or
     "ray" (Ray tasks on a local or remote cluster at ``address``; the `distributed` extra).
     """
-    if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    executors.get(executor)   # an unknown executor is an error before any record is touched
     stage = stage_factory()
     records = store.records_ready_for(db, stage.name, retry_failed=retry_failed)
     report = StageReport(stage.name)
@@ -120,30 +113,10 @@ def run_stage(
             report.store_seconds += time.monotonic() - t
 
     tick()
-    if executor == "inline" or total == 0:
-        ctx: dict = {}
-        for record in records:
-            task, err = prepared(record)
-            if err:
-                settle(record, "error", err)
-                continue
-            try:
-                for result in stage.work(task, ctx):
-                    if settle(record, "item", result) == "error":
-                        break
-                else:
-                    settle(record, "done", None)
-            except Exception as exc:
-                settle(record, "error", describe(exc))
-    elif executor == "local":
-        from pipeline import pool
-
-        pool.execute(stage, stage_factory, records, workers=workers, timeout=timeout, prepared=prepared, settle=settle)
-    else:
-        from pipeline import ray_executor
-
-        ray_executor.execute(stage, stage_factory, records, workers=workers, timeout=timeout,
-                             prepared=prepared, settle=settle, address=address)
+    if total:
+        run = executors.get(executor)
+        run(stage, stage_factory, records, workers=workers, timeout=timeout, prepared=prepared, settle=settle,
+            address=address)
     if hasattr(stage, "after_batch"):
         stage.after_batch(db)
     report.seconds = time.monotonic() - t0

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from threadpoolctl import threadpool_limits
 
-from pipeline.runner import describe
+from pipeline.run.failures import describe
 
 POLL_S = 0.2
 STARTUP_GRACE_S = 300  # a worker that has not begun its record by then is stuck
@@ -106,7 +106,7 @@ class _Worker:
         self.results.close()
 
 
-def execute(stage, stage_factory, records, *, workers, timeout, prepared, settle):
+def execute(stage, stage_factory, records, *, workers, timeout, prepared, settle, address=None):
     """Run ``records`` through ``stage`` on a pool of worker processes (see module doc)."""
     n = workers or os.cpu_count() or 1
     cap = getattr(stage, "max_workers", None)

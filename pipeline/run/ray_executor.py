@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from pipeline.runner import describe
+from pipeline.run.failures import describe
 
 POLL_S = 0.2
 

@@ -1,4 +1,4 @@
-"""Plain dataclasses the stages exchange (through the store and the runner)."""
+"""A page as the reading stage produces it, before it is stored: lines with boxes in reading order."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,20 +1,16 @@
-"""`medreview report`: writes the report and prints where it is; returns an exit code."""
+"""`medreview report`: the bureau's report (Excel, HTML, optionally PDF) and where it was written."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
-
-from pipeline.commands import open_existing
+from pipeline.commands import EXIT_OK, EXIT_USAGE, console, open_existing
 from pipeline.report import write_report
-
-console = Console(highlight=False, soft_wrap=True)
 
 
 def report(db_path: Path, out: Path, *, mask: bool = True, pdf: bool = False) -> int:
     db = open_existing(db_path)
     if db is None:
-        return 2
+        return EXIT_USAGE
     res = write_report(db, out, mask=mask, pdf=pdf)
     b = res["batch"]
     console.print(f"病历 {b['received']} 份（已处理 {b['processed']}，失败 {b['failed']}，处理中 {b['in_progress']}）；"
@@ -27,4 +23,4 @@ def report(db_path: Path, out: Path, *, mask: bool = True, pdf: bool = False) ->
         console.print(f"  [yellow]{res['pdf_skipped']}[/yellow]")
     if not mask:
         console.print("[yellow]注意[/yellow] 未脱敏，报告含患者身份信息 (unmasked: contains patient data)")
-    return 0
+    return EXIT_OK

@@ -1,0 +1,33 @@
+"""`medreview rules list | check`: the effective catalogue; validate catalogue and override files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.commands import EXIT_OK, console, error
+from pipeline.rules import catalogue, knowledge
+from pipeline.rules.catalogue import CatalogueError
+
+
+def list_rules(override: Path | None = None) -> int:
+    try:
+        cat = catalogue.load(override=override)
+    except CatalogueError as exc:
+        return error(exc)
+    console.print(f"规则目录版本 {cat.version}  ({cat.path})", markup=False)
+    for r in cat.rules:
+        state = "启用" if r.enabled else "停用"
+        params = ", ".join(f"{k}={v}" for k, v in r.params.items())
+        console.print(f"{r.id:28} {r.name}  [{r.category}|{r.severity}|{state}]  {r.legal_basis}"
+                      + (f"\n{'':28} 参数: {params}" if params else ""), markup=False)
+    return EXIT_OK
+
+
+def check(override: Path | None = None, path: Path | None = None) -> int:
+    try:
+        cat = catalogue.load(path, override)
+        kb = knowledge.load()
+    except CatalogueError as exc:
+        return error(exc)
+    console.print(f"通过: 规则目录 {cat.version}，{len(cat.rules)} 条规则 ({len(cat.enabled())} 条启用)，知识表 {len(kb)} 张",
+                  markup=False)
+    return EXIT_OK

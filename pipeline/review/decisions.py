@@ -1,0 +1,158 @@
+"""Reviewer decisions as append-only events: confirm, reject, change, skip, undo, and flags the
+system missed. Each needs the case's lock, taken (or refreshed) in the same transaction."""
+from __future__ import annotations
+
+import datetime as _dt
+import secrets
+from typing import Any, Iterable
+
+from pipeline.clock import iso, utc
+from pipeline.review.errors import ReviewError
+from pipeline.review.events import flag_row, record_events, score_version
+from pipeline.review.locks import LOCK_TTL_S, lock_existing, take_lock
+from pipeline.review.reasons import reject_reason
+from pipeline.review.state import DECISIONS, derive, effective_events
+from pipeline.store import dumps, insert_one, transaction
+
+
+def decide(
+    db, user: str, flag_id: int, action: str, *, reason_code: str | None = None,
+    note: str | None = None, rule_id: str | None = None, amount: float | None = None,
+    ms_spent: int | None = None, ttl: int = LOCK_TTL_S, at: _dt.datetime | None = None,
+) -> dict:
+    """Append one decision event (confirm | reject | change | skip) on a flag."""
+    if action not in DECISIONS + ("skip",):
+        raise ReviewError(f"操作无效: {action!r}")
+    note = (note or "").strip()[:2000] or None
+    payload: dict[str, Any] = {}
+    if action == "reject":
+        reason = reject_reason(reason_code)
+        if reason.get("note_required") and not note:
+            raise ReviewError("选择“其他”时必须填写备注")
+        payload["reason_code"] = reason["code"]
+    if action == "change":
+        rule_id = (rule_id or "").strip() or None
+        if amount is not None:
+            try:
+                amount = round(float(amount), 2)
+            except (TypeError, ValueError):
+                raise ReviewError(f"金额无效: {amount!r}") from None
+            if amount < 0 or amount != amount:
+                raise ReviewError("金额不能为负数")
+        if rule_id is None and amount is None:
+            raise ReviewError("修改需要新的规则或金额")
+        payload.update({"rule_id": rule_id, "amount": amount})
+    if ms_spent is not None:
+        payload["ms_spent"] = max(0, int(ms_spent))
+    if note:
+        payload["note"] = note
+    now = utc(at)
+    with transaction(db) as conn:
+        flag = flag_row(conn, flag_id)
+        record_id = flag["record_id"]
+        take_lock(conn, record_id, user, now, ttl)
+        events = record_events(conn, record_id)
+        st = derive(events, [flag])[flag_id]
+        if st.state == "withdrawn":
+            raise ReviewError("该疑点已撤回")
+        others = {u for u in st.by_user if u != user}
+        payload["round"] = 2 if others else 1
+        payload["shown"] = {
+            "rule_id": flag["rule_id"],
+            "catalogue_version": flag["catalogue_version"],
+            "model_version": flag["model_version"],
+            "score_model_version": score_version(conn, record_id),
+        }
+        event_id = insert_one(
+            db, "reviews",
+            {"flag_id": flag_id, "record_id": record_id, "user": user, "action": action,
+             "payload": dumps(payload), "at": iso(now)},
+        )
+    return {"id": event_id, "flag_id": flag_id, "record_id": record_id, "action": action, "payload": payload}
+
+
+def undo_last(db, user: str, record_id: int, *, ttl: int = LOCK_TTL_S, at: _dt.datetime | None = None) -> dict:
+    """Cancel the user's latest decision or addition on this record that is still in force."""
+    now = utc(at)
+    with transaction(db) as conn:
+        take_lock(conn, record_id, user, now, ttl)
+        mine = [e for e in effective_events(record_events(conn, record_id)) if e["user"] == user]
+        if not mine:
+            raise ReviewError("没有可撤销的操作")
+        target = mine[-1]
+        payload = {"target": target["id"], "target_action": target["action"]}
+        event_id = insert_one(
+            db, "reviews",
+            {"flag_id": target["flag_id"], "record_id": record_id, "user": user, "action": "undo",
+             "payload": dumps(payload), "at": iso(now)},
+        )
+    return {"id": event_id, "flag_id": target["flag_id"], "record_id": record_id, "action": "undo", "payload": payload}
+
+
+def add_flag(
+    db, user: str, record_id: int, *, rule_id: str, rule_name: str | None = None,
+    reason: str | None = None, amount: float | None = None, severity: str = "可疑",
+    line_ids: Iterable[int] = (), charge_ids: Iterable[int] = (), note: str | None = None,
+    ms_spent: int | None = None, ttl: int = LOCK_TTL_S, at: _dt.datetime | None = None,
+) -> dict:
+    """Record a flag the system missed, with evidence from the selected lines / charge lines."""
+    rule_id = (rule_id or "").strip()
+    if not rule_id:
+        raise ReviewError("新增疑点需要规则编号")
+    if severity not in ("明确违规", "可疑"):
+        raise ReviewError(f"严重程度无效: {severity!r}")
+    line_ids = sorted({int(i) for i in line_ids})
+    charge_ids = sorted({int(i) for i in charge_ids})
+    if not line_ids and not charge_ids:
+        raise ReviewError("新增疑点需要选择证据文字行或费用行")
+    now = utc(at)
+    with transaction(db) as conn:
+        lock_existing(conn, record_id, user, now, ttl)
+        evidence = []
+        for lid in line_ids:
+            row = conn.execute(
+                "SELECT l.id, l.text, l.x0, l.y0, l.x1, l.y1, p.id, p.page_no FROM lines l"
+                " JOIN pages p ON p.id = l.page_id WHERE l.id = ? AND p.record_id = ?",
+                (lid, record_id),
+            ).fetchone()
+            if row is None:
+                raise ReviewError(f"文字行 {lid} 不属于该病例")
+            evidence.append({
+                "document": None, "section": None, "text": row[1], "page_no": row[7], "page_id": row[6],
+                "line_id": row[0], "bbox": [row[2], row[3], row[4], row[5]] if row[2] is not None else None,
+            })
+        total = 0.0
+        for cid in charge_ids:
+            row = conn.execute("SELECT amount FROM charges WHERE id = ? AND record_id = ?", (cid, record_id)).fetchone()
+            if row is None:
+                raise ReviewError(f"费用行 {cid} 不属于该病例")
+            total += row[0] or 0
+        if amount is None:
+            amount = total
+        try:
+            amount = round(float(amount), 2)
+        except (TypeError, ValueError):
+            raise ReviewError(f"金额无效: {amount!r}") from None
+        if amount < 0:
+            raise ReviewError("金额不能为负数")
+        flag_id = insert_one(
+            db, "flags",
+            {"record_id": record_id, "rule_id": rule_id, "rule_name": (rule_name or "").strip() or None,
+             "key": f"reviewer:{secrets.token_hex(6)}", "severity": severity, "score": None,
+             "reason": (reason or "").strip()[:2000] or None, "amount": amount,
+             "evidence": dumps(evidence), "charge_ids": dumps(charge_ids), "source": "reviewer",
+             "created_at": iso(now)},
+        )
+        payload = {"rule_id": rule_id, "amount": amount, "line_ids": line_ids, "charge_ids": charge_ids,
+                   "shown": {"score_model_version": score_version(conn, record_id)}}
+        if note:
+            payload["note"] = note.strip()[:2000]
+        if ms_spent is not None:
+            payload["ms_spent"] = max(0, int(ms_spent))
+        event_id = insert_one(
+            db, "reviews",
+            {"flag_id": flag_id, "record_id": record_id, "user": user, "action": "add",
+             "payload": dumps(payload), "at": iso(now)},
+        )
+    return {"id": event_id, "flag_id": flag_id, "record_id": record_id, "action": "add", "payload": payload}
+

@@ -1,0 +1,18 @@
+"""Errors of review requests, each with the HTTP status the web app answers with."""
+from __future__ import annotations
+
+
+class ReviewError(ValueError):
+    """A request the reviewer must correct (bad action, missing reason code, ...)."""
+
+    status = 400
+
+
+class NotFound(ReviewError):
+    status = 404
+
+
+class LockConflict(ReviewError):
+    """The case is locked by another reviewer (or the caller holds no live lock on it)."""
+
+    status = 409

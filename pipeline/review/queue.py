@@ -1,0 +1,177 @@
+"""The review queue: flagged records by risk (or least certain first), with counts, coverage and
+the filter choices; ``lock_next`` takes the next pending case nobody else holds."""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+
+from pipeline.clock import utc
+from pipeline.review.errors import LockConflict, ReviewError
+from pipeline.review.events import load_events
+from pipeline.review.locks import LOCK_TTL_S, live_locks, take_lock
+from pipeline.review.state import STATUSES, derive, effective_amount, record_status
+from pipeline.store import transaction
+
+
+@dataclass
+class QueueFilter:
+    hospital: str | None = None
+    rule: str | None = None
+    status: str | None = None
+    reviewer: str | None = None
+    date_from: str | None = None        # discharge date, ISO prefix compare
+    date_to: str | None = None
+    order: str | None = None            # None/"risk": riskiest first; "uncertain": active learning
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+ORDERS = (None, "risk", "uncertain")
+
+
+def margin(probability: float | None) -> float:
+    """Distance from the decision boundary; unscored records count as certain (sorted last)."""
+    return abs(probability - 0.5) if probability is not None else 1.0
+
+
+def least_certain_first(items: list[dict]) -> list[dict]:
+    """Active learning: the cases the classifier is least sure about first — a decision there
+    teaches the next model the most. Stable, so equally uncertain cases keep the risk order."""
+    return sorted(items, key=lambda i: margin(i.get("probability")))
+
+
+def _latest_scores(db) -> dict[int, dict]:
+    """Newest score per record (newest model version wins)."""
+    out: dict[int, dict] = {}
+    for r in db.query(
+        "SELECT s.record_id, s.probability, s.model_version, s.explanation FROM scores s"
+        " LEFT JOIN model_versions m ON m.id = s.model_version"
+        " ORDER BY s.record_id, COALESCE(m.created_at, s.created_at) DESC, s.id DESC"
+    ):
+        out.setdefault(r["record_id"], r)
+    return out
+
+
+def queue(db, flt: QueueFilter | None = None, *, at: _dt.datetime | None = None) -> dict:
+    """Flagged records by risk, with counts and the batch's coverage figure."""
+    flt = flt or QueueFilter()
+    if flt.status and flt.status not in STATUSES:
+        raise ReviewError(f"状态无效: {flt.status!r}")
+    if flt.order not in ORDERS:
+        raise ReviewError(f"排序无效: {flt.order!r}")
+    flags = list(db.query("SELECT id, record_id, rule_id, rule_name, severity, score, amount, source FROM flags"))
+    by_record: dict[int, list[dict]] = {}
+    for f in flags:
+        by_record.setdefault(f["record_id"], []).append(f)
+    events = load_events(db)
+    states = derive(events, flags)
+    reviewers_of: dict[int, set] = {}
+    for e in events:
+        reviewers_of.setdefault(e["record_id"], set()).add(e["user"])
+    scores = _latest_scores(db)
+    locks = live_locks(db, at)
+    records = {
+        r["id"]: r
+        for r in db.query(
+            "SELECT r.id, r.hospital_id, h.name AS hospital_name, r.admission_no, r.sex, r.age,"
+            " r.department, r.admit_at, r.discharge_at FROM records r"
+            " LEFT JOIN hospitals h ON h.id = r.hospital_id"
+        )
+    }
+    items, counts = [], {s: 0 for s in STATUSES}
+    for rid, rflags in by_record.items():
+        rec = records.get(rid)
+        if rec is None:
+            continue
+        active = [f for f in rflags if states[f["id"]].state != "withdrawn"]
+        if not active:
+            continue
+        status = record_status(states[f["id"]] for f in active)
+        counts[status] += 1
+        if flt.hospital and rec["hospital_id"] != flt.hospital:
+            continue
+        if flt.rule and not any(f["rule_id"] == flt.rule for f in active):
+            continue
+        if flt.status and status != flt.status:
+            continue
+        if flt.reviewer and flt.reviewer not in reviewers_of.get(rid, ()):
+            continue
+        day = (rec["discharge_at"] or rec["admit_at"] or "")[:10]
+        if flt.date_from and (not day or day < flt.date_from):
+            continue
+        if flt.date_to and (not day or day > flt.date_to):
+            continue
+        sc = scores.get(rid)
+        held = locks.get(rid)
+        items.append(
+            {
+                **rec,
+                "probability": sc["probability"] if sc else None,
+                "model_version": sc["model_version"] if sc else None,
+                "n_flags": len(active),
+                "n_pending": sum(states[f["id"]].state == "pending" for f in active),
+                "max_severity": "明确违规" if any(f["severity"] == "明确违规" for f in active) else "可疑",
+                "amount": round(sum(effective_amount(f, states[f["id"]]) for f in active), 2),
+                "rules": sorted({f["rule_id"] for f in active}),
+                "status": status,
+                "claimed_by": held["user"] if held else None,
+                "reviewers": sorted(reviewers_of.get(rid, ())),
+                "_max_flag_score": max((f["score"] or 0) for f in active),
+            }
+        )
+    # Risk order: classifier probability, then strongest flag, then severity; id breaks ties.
+    items.sort(
+        key=lambda i: (
+            -(i["probability"] if i["probability"] is not None else -1),
+            -i["_max_flag_score"],
+            i["max_severity"] != "明确违规",
+            i["id"],
+        )
+    )
+    if flt.order == "uncertain":
+        items = least_certain_first(items)
+    for i in items:
+        del i["_max_flag_score"]
+    total = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+    scored = db.execute(
+        "SELECT COUNT(*) FROM records WHERE stage = 'scored' OR id IN (SELECT record_id FROM scores)"
+    ).fetchone()[0]
+    hospitals = [r[0] for r in db.execute("SELECT DISTINCT hospital_id FROM records WHERE hospital_id IS NOT NULL ORDER BY 1")]
+    rules = [r[0] for r in db.execute("SELECT DISTINCT rule_id FROM flags ORDER BY 1")]
+    reviewers = [r[0] for r in db.execute("SELECT DISTINCT user FROM reviews ORDER BY 1")]
+    return {
+        "items": items,
+        "counts": counts,
+        "coverage": {
+            "records": total,
+            "scored": scored,
+            "flagged": sum(counts.values()),
+            "rate": round(scored / total, 4) if total else None,
+        },
+        "filter": flt.as_dict(),
+        "choices": {"hospitals": hospitals, "rules": rules, "reviewers": reviewers, "statuses": list(STATUSES)},
+    }
+
+
+def lock_next(
+    db, user: str, flt: QueueFilter | None = None, *, after: int | None = None,
+    ttl: int = LOCK_TTL_S, at: _dt.datetime | None = None,
+) -> int | None:
+    """Lock the first pending case in queue order (riskiest, or least certain) that nobody else
+    holds; ``after`` starts behind that case."""
+    flt = QueueFilter(**{**(flt or QueueFilter()).__dict__, "status": "pending"})
+    ids = [i["id"] for i in queue(db, flt, at=at)["items"]]
+    if after in ids:
+        k = ids.index(after)
+        ids = ids[k + 1:] + ids[:k]
+    now = utc(at)
+    with transaction(db) as conn:
+        for rid in ids:
+            try:
+                take_lock(conn, rid, user, now, ttl)
+            except LockConflict:
+                continue
+            return rid
+    return None
+
