@@ -82,6 +82,17 @@ def staging_dir(kind: str, *, root: Path | None = None) -> Path:
     return path
 
 
+def _new_card(kind: str, content: str, files: dict[str, str], *, metrics: dict, heldout_hash: str | None,
+              data_hash: str | None, parent: str | None, notes: dict | None, **extra) -> dict:
+    """A version card: the version is named by its creation time and content hash."""
+    created = clock.utc().replace(microsecond=0)
+    version = f"{clock.stamp(created)}-{content[:6]}"
+    return {"id": f"{kind}@{version}", "kind": kind, "version": version, "created_at": created.isoformat(),
+            "metrics": metrics, "primary_metric": PRIMARY_METRIC.get(kind), "heldout_hash": heldout_hash,
+            "data_hash": data_hash, "parent": parent, "content_hash": content, "files": files, "notes": notes or {},
+            **extra}
+
+
 def register(
     kind: str, model_dir: Path, *, metrics: dict, heldout_hash: str | None = None,
     data_hash: str | None = None, parent: str | None = None, notes: dict | None = None,
@@ -97,25 +108,18 @@ def register(
         raise RegistryError(f"{src}: 模型目录不存在或为空")
     kdir = _kind_dir(kind, root)
     kdir.mkdir(parents=True, exist_ok=True)
-    content, files = _files_hash(src)
-    created = clock.utc().replace(microsecond=0)
-    version = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{content[:6]}"
-    dest = kdir / version
-    if dest.exists():
-        raise RegistryError(f"{dest}: 版本已存在")
     if parent is None:
         cur = current(kind, root=root)
         parent = cur["version"] if cur else None
+    card = _new_card(kind, *_files_hash(src), metrics=metrics, heldout_hash=heldout_hash, data_hash=data_hash,
+                     parent=parent, notes=notes, baseline=baseline)
+    dest = kdir / card["version"]
+    if dest.exists():
+        raise RegistryError(f"{dest}: 版本已存在")
     if src.resolve().parent == kdir.resolve():
         src.rename(dest)
     else:
         shutil.copytree(src, dest)
-    card = {
-        "id": f"{kind}@{version}", "kind": kind, "version": version, "created_at": created.isoformat(),
-        "metrics": metrics, "primary_metric": PRIMARY_METRIC.get(kind), "heldout_hash": heldout_hash,
-        "data_hash": data_hash, "parent": parent, "content_hash": content, "files": files, "notes": notes or {},
-        "baseline": baseline,
-    }
     _write_json(dest / CARD, card)
     if db is not None:
         sync_db(db, root=root)
@@ -132,15 +136,8 @@ def describe_in_place(kind: str, *, metrics: dict, heldout_hash: str | None = No
         raise RegistryError(f"{kdir}: 没有可登记的模型文件")
     if (kdir / CARD).is_file():
         raise RegistryError(f"{kdir / CARD}: 已登记")
-    content, files = _files_hash(kdir, skip=(CARD, CURRENT, PROMOTIONS, CURRENT + ".tmp"))
-    created = clock.utc().replace(microsecond=0)
-    version = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{content[:6]}"
-    card = {
-        "id": f"{kind}@{version}", "kind": kind, "version": version, "created_at": created.isoformat(),
-        "metrics": metrics, "primary_metric": PRIMARY_METRIC.get(kind), "heldout_hash": heldout_hash,
-        "data_hash": data_hash, "parent": None, "content_hash": content, "files": files, "notes": notes or {},
-        "in_place": True,
-    }
+    card = _new_card(kind, *_files_hash(kdir, skip=(CARD, CURRENT, PROMOTIONS, CURRENT + ".tmp")), metrics=metrics,
+                     heldout_hash=heldout_hash, data_hash=data_hash, parent=None, notes=notes, in_place=True)
     _write_json(kdir / CARD, card)
     return card
 
@@ -250,6 +247,19 @@ def promote(kind: str, version: str, *, force: bool = False, root: Path | None =
     if db is not None:
         sync_db(db, root=root)
     return event
+
+
+def register_and_promote(kind: str, model_dir: Path, *, force: bool = False, root: Path | None = None, db=None,
+                         **card) -> dict:
+    """``register`` then ``promote`` as the guard allows: {card (with its path), promoted, reason}."""
+    registered = register(kind, model_dir, root=root, db=db, **card)
+    registered = get(kind, registered["version"], root=root)   # with its folder
+    try:
+        event = promote(kind, registered["version"], force=force, root=root, db=db)
+        promoted, reason = True, event["reason"] + ("（强制 forced）" if event["forced"] else "")
+    except PromotionRefused as exc:
+        promoted, reason = False, str(exc)
+    return {"card": registered, "promoted": promoted, "reason": reason}
 
 
 def promotions(kind: str, *, root: Path | None = None) -> list[dict]:

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 from pipeline import status, store
 from pipeline.models import registry
+from pipeline.run import executors
 from pipeline.run import stages as stage_registry
 from pipeline.run.runner import StageReport, run_stage
 
@@ -97,6 +98,10 @@ def run_batch(db, stages: Sequence[str] = stage_registry.ORDER, options: RunOpti
         raise RunError(str(exc)) from exc
     if options.rescore and "score" not in names:
         raise RunError("--rescore 需要包含 score 阶段 (--rescore needs the score stage)")
+    try:
+        executors.get(options.executor)
+    except ValueError as exc:
+        raise RunError(str(exc)) from exc
     warnings = []
     try:   # the batch records which model versions exist and which is promoted when it is scored
         registry.sync_db(db)
