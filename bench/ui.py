@@ -13,11 +13,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from fastapi.testclient import TestClient
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]   # the code under test, and the sample batch fixture
 
-from pipeline.store import connect, insert_many, now, transaction
-from review_ui import auth, create_app
-from review_ui.sample import build
+from fastapi.testclient import TestClient  # noqa: E402
+
+from pipeline.store import connect, insert_many, now, transaction  # noqa: E402
+from review_sample import build  # noqa: E402
+from review_ui import auth, create_app  # noqa: E402
 
 TARGET_MS = 300
 

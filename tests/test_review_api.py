@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from pipeline import review
 from pipeline.store import connect
 from review_ui import auth, create_app
-from review_ui.sample import XSS_TEXT, build
+from review_sample import XSS_TEXT, build
 
 USERS = {"rev1": ("reviewer", "pw-rev1-123"), "rev2": ("reviewer", "pw-rev2-123"),
          "lead1": ("lead", "pw-lead1-123"), "admin1": ("admin", "pw-admin1-123")}
@@ -393,9 +393,9 @@ def test_legal_basis_comes_from_rule_catalogue(app, env):
 
 
 def test_queue_html_pages_through_large_batches(app, env, monkeypatch):
-    import review_ui.app as app_module
+    import review_ui.routes.queue as queue_routes
 
-    monkeypatch.setattr(app_module, "QUEUE_PAGE", 2)
+    monkeypatch.setattr(queue_routes, "QUEUE_PAGE", 2)
     c = login(app, "rev1")
     first = c.get("/").text
     second = c.get("/?p=2").text

@@ -20,7 +20,7 @@ from playwright.sync_api import expect  # noqa: E402
 
 from pipeline.store import connect, insert_one, transaction  # noqa: E402
 from review_ui import auth, create_app  # noqa: E402
-from review_ui.sample import build  # noqa: E402
+from review_sample import build  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "test-output"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

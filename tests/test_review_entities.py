@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from pipeline.review import entities as entity_review
 from pipeline.store import connect, insert_many, transaction
 from review_ui import auth, create_app
-from review_ui.sample import EVIDENCE_TEXT, XSS_TEXT, build
+from review_sample import EVIDENCE_TEXT, XSS_TEXT, build
 
 USERS = {"rev1": ("reviewer", "pw-rev1-123"), "rev2": ("reviewer", "pw-rev2-123")}
 

@@ -1,4 +1,4 @@
-"""A small synthetic batch for the review UI's tests, benchmark and demos.
+"""A small synthetic batch for the review UI's tests and benchmark (bench/ui.py).
 
 It writes what the pipeline stages would: records, pages with stored page images (drawn with
 PIL), OCR lines with boxes, entities, charges, scores and flags with evidence. The text is

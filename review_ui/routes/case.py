@@ -1,0 +1,196 @@
+"""One case: its page and JSON, locking it, decisions on its flags, undo, adding a missed flag,
+its page images, and the reject reasons the decision form offers.
+
+The web API says "claim" (``/cases/{id}/claim``, ``claimed_by``) for what ``pipeline.review``
+calls a lock; handler names follow the routes, since the API's operation ids come from them.
+"""
+from __future__ import annotations
+
+import io
+from typing import Optional
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from pipeline import review
+from pipeline.pageimages import page_image as page_image_of
+from pipeline.review import entities as entity_review
+from review_ui import auth
+from review_ui.deps import get_db, require_csrf, settings
+from review_ui.pages import page
+
+MAX_IMAGE_WIDTH = 2400
+
+router = APIRouter()
+
+
+class DecisionIn(BaseModel):
+    action: str = Field(description="confirm | reject | change | skip")
+    reason_code: Optional[str] = None
+    note: Optional[str] = None
+    rule_id: Optional[str] = None
+    amount: Optional[float] = None
+    ms_spent: Optional[int] = None
+
+
+class AddFlagIn(BaseModel):
+    rule_id: str
+    rule_name: Optional[str] = None
+    reason: Optional[str] = None
+    amount: Optional[float] = None
+    severity: str = "可疑"
+    line_ids: list[int] = []
+    charge_ids: list[int] = []
+    note: Optional[str] = None
+    ms_spent: Optional[int] = None
+
+
+def viewer_png(img, _scale: float, max_width: int) -> bytes:
+    """Encode a page image for the viewer; boxes are placed in % of the page, so the scale is not needed.
+
+    Grey scans stay one channel and zlib runs at level 1: much faster to encode than an RGB PNG
+    at the default level, for slightly larger files, which matters more on a local network.
+    """
+    if img.width > max_width:
+        img = img.resize((max_width, round(img.height * max_width / img.width)))
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def user_name(request: Request) -> str:
+    return request.state.user["name"]
+
+
+@router.get("/api/cases/{record_id}", summary="病例详情（字段、疑点、证据、页面、实体、费用）")
+def api_case(request: Request, record_id: int, flag: Optional[int] = None, page_no: Optional[int] = None):
+    return JSONResponse(review.case_view(get_db(request), record_id, flag_id=flag, page_no=page_no,
+                                         user=user_name(request)))
+
+
+@router.get("/cases/{record_id}", response_class=HTMLResponse, include_in_schema=False)
+def case_page(request: Request, record_id: int, flag: Optional[int] = None, page_no: Optional[int] = None):
+    case = review.case_view(get_db(request), record_id, flag_id=flag, page_no=page_no, user=user_name(request))
+    ids = [f["id"] for f in case["flags"]]
+    cur = case["current_flag_id"]
+    k = ids.index(cur) if cur in ids else -1
+    nav = {"prev": ids[k - 1] if k > 0 else None, "next": ids[k + 1] if 0 <= k < len(ids) - 1 else None}
+    current = next((f for f in case["flags"] if f["id"] == cur), None)
+    return page(request, "case.html", {
+        "case": case, "current": current, "nav": nav, "reasons": review.reject_reasons(),
+        "entity_labels": entity_review.labels(), "attribute_labels": entity_review.ATTRIBUTE_LABELS,
+        "readonly": case["claimed_by"] not in (None, user_name(request)),
+    })
+
+
+@router.post("/api/cases/{record_id}/claim", summary="领取病例", dependencies=[Depends(require_csrf)])
+def api_claim(request: Request, record_id: int):
+    return review.lock(get_db(request), record_id, user_name(request), ttl=settings(request).lock_ttl)
+
+
+@router.post("/api/cases/{record_id}/release", summary="释放病例", dependencies=[Depends(require_csrf)])
+def api_release(request: Request, record_id: int):
+    review.release(get_db(request), record_id, user_name(request))
+    return {"ok": True}
+
+
+@router.post("/api/flags/{flag_id}/decision", summary="对疑点作出决定", dependencies=[Depends(require_csrf)])
+def api_decide(request: Request, flag_id: int, body: DecisionIn):
+    return review.decide(get_db(request), user_name(request), flag_id, body.action,
+                         reason_code=body.reason_code, note=body.note, rule_id=body.rule_id,
+                         amount=body.amount, ms_spent=body.ms_spent, ttl=settings(request).lock_ttl)
+
+
+@router.post("/api/cases/{record_id}/undo", summary="撤销本人最近一次操作", dependencies=[Depends(require_csrf)])
+def api_undo(request: Request, record_id: int):
+    return review.undo_last(get_db(request), user_name(request), record_id, ttl=settings(request).lock_ttl)
+
+
+@router.post("/api/cases/{record_id}/flags", summary="新增系统漏报的疑点", dependencies=[Depends(require_csrf)])
+def api_add(request: Request, record_id: int, body: AddFlagIn):
+    return review.add_flag(get_db(request), user_name(request), record_id, ttl=settings(request).lock_ttl,
+                           **body.model_dump())
+
+
+def after_decision(request: Request, record_id: int, flag_id: int | None, action: str) -> RedirectResponse:
+    """Where the form goes after a decision: the case's next open flag, else the next case in the queue."""
+    db, user = get_db(request), user_name(request)
+    case = review.case_view(db, record_id)
+    nxt = review.next_flag_id(case, flag_id)
+    if nxt is not None and not (action == "skip" and nxt == flag_id):
+        return RedirectResponse(f"/cases/{record_id}?flag={nxt}", status_code=303)
+    rid = review.lock_next(db, user, after=record_id, ttl=settings(request).lock_ttl)
+    if rid is None or (rid == record_id and action != "skip"):
+        review.release(db, record_id, user)   # done: let others see it
+        return RedirectResponse("/?done=1", status_code=303)
+    return RedirectResponse(f"/cases/{rid}", status_code=303)
+
+
+@router.post("/cases/{record_id}/flags/{flag_id}/decide", include_in_schema=False,
+             dependencies=[Depends(require_csrf)])
+def decide_form(request: Request, record_id: int, flag_id: int, action: str = Form(...),
+                reason_code: str = Form(""), note: str = Form(""), rule_id: str = Form(""),
+                amount: str = Form(""), ms_spent: str = Form("")):
+    if action == "change" and amount.strip():
+        try:
+            amt = float(amount)
+        except ValueError:
+            raise review.ReviewError(f"金额无效: {amount}") from None
+    else:
+        amt = None
+    ev = review.decide(get_db(request), user_name(request), flag_id, action, reason_code=reason_code or None,
+                       note=note, rule_id=rule_id, amount=amt,
+                       ms_spent=int(ms_spent) if ms_spent.isdigit() else None, ttl=settings(request).lock_ttl)
+    if ev["payload"]["round"] == 2 and auth.has_role(request.state.user, "lead"):
+        return RedirectResponse("/lead", status_code=303)    # second review comes from the lead view
+    return after_decision(request, record_id, flag_id, action)
+
+
+@router.post("/cases/{record_id}/undo", include_in_schema=False, dependencies=[Depends(require_csrf)])
+def undo_form(request: Request, record_id: int):
+    ev = review.undo_last(get_db(request), user_name(request), record_id, ttl=settings(request).lock_ttl)
+    return RedirectResponse(f"/cases/{record_id}?flag={ev['flag_id']}", status_code=303)
+
+
+@router.post("/cases/{record_id}/claim", include_in_schema=False, dependencies=[Depends(require_csrf)])
+def claim_form(request: Request, record_id: int):
+    review.lock(get_db(request), record_id, user_name(request), ttl=settings(request).lock_ttl)
+    return RedirectResponse(f"/cases/{record_id}", status_code=303)
+
+
+@router.post("/cases/{record_id}/add", include_in_schema=False, dependencies=[Depends(require_csrf)])
+async def add_form(request: Request, record_id: int):
+    form = await request.form()
+    amount = (form.get("amount") or "").strip()
+    ms = str(form.get("ms_spent") or "")
+
+    def ids(name):
+        return [int(v) for v in form.getlist(name) if str(v).isdigit()]
+
+    ev = review.add_flag(
+        get_db(request), user_name(request), record_id, rule_id=str(form.get("rule_id") or ""),
+        rule_name=str(form.get("rule_name") or ""), reason=str(form.get("reason") or ""),
+        amount=amount or None, severity=str(form.get("severity") or "可疑"),
+        line_ids=ids("line_ids"), charge_ids=ids("charge_ids"), note=str(form.get("note") or ""),
+        ms_spent=int(ms) if ms.isdigit() else None, ttl=settings(request).lock_ttl)
+    return RedirectResponse(f"/cases/{record_id}?flag={ev['flag_id']}", status_code=303)
+
+
+@router.get("/pages/{page_id}/image.png", include_in_schema=False)
+def page_image(request: Request, page_id: int, w: int = 1400):
+    try:
+        png = viewer_png(*page_image_of(get_db(request), settings(request).db_path, page_id),
+                         max(200, min(w, MAX_IMAGE_WIDTH)))
+    except KeyError:
+        raise review.NotFound(f"页面不存在: {page_id}") from None
+    except OSError:
+        raise review.NotFound(f"页面图像无法读取: {page_id}") from None
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/api/reject-reasons", summary="驳回原因代码表")
+def api_reasons():
+    return list(review.reject_reasons())
