@@ -4,7 +4,8 @@ import pytest
 from spacy.tokens import Span
 
 from pipeline.nlp import biluo, corpora
-from pipeline.nlp.train import _examples, blank_nlp, encoder_config
+from pipeline.nlp.build import blank_nlp, encoder_config
+from pipeline.nlp.epochs import to_examples
 
 DOCS = [corpora.NerDoc(f"d{i}", f"患者{a}，予{b}治疗。", [(2, 2 + len(a), "DISEASE"), (4 + len(a), 4 + len(a) + len(b), "DRUG")])
         for i, (a, b) in enumerate([("高血压", "硝苯地平"), ("糖尿病", "二甲双胍")])]
@@ -14,7 +15,7 @@ def _new_head():
     """A small initialized pipeline with one head; returns (nlp, head, optimizer)."""
     nlp = blank_nlp(None)
     h = biluo.add_head(nlp, "ner", ["DISEASE", "DRUG"], encoder_config(width=16, depth=1, rows=200))
-    return nlp, h, nlp.initialize(lambda: _examples(nlp, DOCS))
+    return nlp, h, nlp.initialize(lambda: to_examples(nlp, DOCS))
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +149,7 @@ def test_training_learns_transition_weights_that_survive_save_and_load(tmp_path)
 
     nlp, h, optimizer = _new_head()
     for _ in range(5):
-        nlp.update(_examples(nlp, DOCS), sgd=optimizer)
+        nlp.update(to_examples(nlp, DOCS), sgd=optimizer)
     weights = h.model.ops.to_numpy(h.model.get_ref(biluo.TRANSITIONS).get_param("W"))
     from pipeline.nlp.crf import Layout
 
@@ -170,10 +171,10 @@ def test_a_head_on_plain_spacy_tagger_decodes_with_weightless_steps():
     h = nlp.add_pipe(biluo.FACTORY, name="ner", config={"model": config})
     for label in ("DISEASE", "DRUG"):
         h.add_entity_label(label)
-    optimizer = nlp.initialize(lambda: _examples(nlp, DOCS))
+    optimizer = nlp.initialize(lambda: to_examples(nlp, DOCS))
     assert not h.model.has_ref(biluo.TRANSITIONS)
     losses = {}
-    nlp.update(_examples(nlp, DOCS), sgd=optimizer, losses=losses)
+    nlp.update(to_examples(nlp, DOCS), sgd=optimizer, losses=losses)
     assert losses["ner"] > 0
     z = np.random.default_rng(2).normal(0, 1, (3, len(h.labels))).astype("float32")
     got = h._viterbi([z], [3])[0]

@@ -3,7 +3,7 @@ import json
 import random
 
 from pipeline.nlp import pretrain, train
-from pipeline.nlp.train import blank_nlp, encoder_config
+from pipeline.nlp.build import blank_nlp, encoder_config
 from tests.test_nlp_shared_encoder import SETS, SMALL
 
 TEXTS = [d.text for docs in SETS.values() for d in docs]

@@ -4,7 +4,7 @@ import numpy as np
 import spacy
 
 from pipeline.nlp import corpora, train, train_shared
-from pipeline.nlp.train import _examples
+from pipeline.nlp.epochs import to_examples
 
 DISEASE_DOCS = [
     corpora.NerDoc(f"d{i}", f"患者{a}，予{b}治疗。", [(2, 2 + len(a), "DISEASE"), (4 + len(a), 4 + len(a) + len(b), "DRUG")], group=f"g{i}")
@@ -48,7 +48,7 @@ def test_a_batch_of_one_corpus_updates_the_encoder_and_its_head_only(tmp_path):
     from thinc.api import Adam
 
     nlp = train_shared.build(None, {"ner": ["DISEASE", "DRUG"], "ner_ccks2017": ["SYMPTOM"]}, **SMALL)
-    examples = _examples(nlp, DISEASE_DOCS[:4])
+    examples = to_examples(nlp, DISEASE_DOCS[:4])
     nlp.initialize(lambda: examples, sgd=Adam(0.001))
     before = {n: _params(nlp, n) for n in ("tok2vec", "ner", "ner_ccks2017")}
     train_shared._listen_last(nlp, "ner")
@@ -67,7 +67,7 @@ def test_without_reordering_the_excluded_last_listener_starves_the_encoder(tmp_p
     from thinc.api import Adam
 
     nlp = train_shared.build(None, {"ner": ["DISEASE", "DRUG"], "ner_ccks2017": ["SYMPTOM"]}, **SMALL)
-    examples = _examples(nlp, DISEASE_DOCS[:4])
+    examples = to_examples(nlp, DISEASE_DOCS[:4])
     nlp.initialize(lambda: examples, sgd=Adam(0.001))
     before = _params(nlp, "tok2vec")
     opt = Adam(0.01)

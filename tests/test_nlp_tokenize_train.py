@@ -1,12 +1,12 @@
 import spacy
 
-from pipeline.nlp import corpora, tokenize, train
+from pipeline.nlp import build, corpora, tokenize, train
 
 
 def test_char_tokens_carry_word_features(tmp_path):
     ud = tmp_path / "ud.txt"
     ud.write_text("直肠癌根治术 10 n\n", encoding="utf-8")
-    nlp = train.blank_nlp(ud)
+    nlp = build.blank_nlp(ud)
     doc = nlp("行直肠癌根治术")
     assert [t.text for t in doc] == list("行直肠癌根治术")
     assert doc[1].lemma_ == "直肠癌根治术" and doc[1].tag_ == "B" and doc[6].tag_ == "E"
@@ -67,7 +67,7 @@ def test_merge_keeps_first_model_and_adds_only_new_labels():
 
     from pipeline.nlp.components import MergeEnts, stash_ents
 
-    nlp = train.blank_nlp(None)
+    nlp = build.blank_nlp(None)
     doc = nlp("右肺癌伴咳嗽胸痛")
     doc.ents = [Span(doc, 0, 3, "DISEASE"), Span(doc, 6, 7, "ANATOMY")]  # first model: 右肺癌, 胸
     doc = stash_ents(doc)
@@ -86,7 +86,7 @@ def test_an_added_exam_or_treatment_may_contain_any_first_model_entity_a_symptom
 
     from pipeline.nlp.components import MergeEnts, stash_ents
 
-    nlp = train.blank_nlp(None)
+    nlp = build.blank_nlp(None)
     doc = nlp("肠鸣音正常，腰椎CT，行胃癌根治术，腹痛，头孢他啶")
     # first model: 肠 ANATOMY, 腰椎CT IMAGING, 胃癌 DISEASE, 腹痛 DISEASE (a mistake), 头孢他啶 DRUG
     doc.ents = [Span(doc, 0, 1, "ANATOMY"), Span(doc, 6, 10, "IMAGING"), Span(doc, 12, 14, "DISEASE"),

@@ -2,18 +2,17 @@
 and decodes the tags into entities with constrained Viterbi.
 
 Why not spaCy's transition-based NER: it steps through the text one character at a time, which
-cost as much as the encoder, and on our corpora this tagger learned faster and better. Shared
-encoder, same seed and dev split: Yidu-S4K head dev F1 0.767 → 0.795, CCKS 2017 head 0.940 → 0.945;
-full pipeline 13k → 17k chars/s per core. Viterbi matters: greedy tags with repairs scored 0.699.
+costs as much as the encoder; this tagger is faster and scores higher on both corpora. Viterbi
+matters: greedy tags with repairs score far lower (docs/NER-EXPERIMENTS.md).
 
 Training loss (the ``loss`` setting): "sequence" (default) is the likelihood of the reference tags
-among the valid sequences (crf.py); "character" is the per-character softmax cross-entropy it
-replaced (Yidu-S4K head dev F1 0.795 → 0.820), kept to compare against.
+among the valid sequences (crf.py); "character" is the per-character softmax cross-entropy, which
+scores lower, kept to compare against.
 
 The model (``medreview.BiluoTagger.v1``) is spaCy's Tagger.v2 followed by a pass-through layer
 holding the head's tag-to-tag transition weights, which the sequence loss learns and Viterbi adds
-to each step. Heads built on plain ``spacy.Tagger.v2`` (models trained before) decode with every
-allowed step weighted 0.
+to each step. Heads built on plain ``spacy.Tagger.v2`` (models saved without transition weights)
+decode with every allowed step weighted 0.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 The 20 % held-out part is for measuring only; nothing is tuned on it. CCKS 2017 documents are
 sections of one patient's record, so the split groups them by ``record_id`` (a patient's sections
 never straddle the split). CCKS 2018 contains edited copies of Yidu-S4K training documents:
-``split_corpus`` drops any document that is a near-copy of a document on the other side of the
+``load_split`` drops any document that is a near-copy of a document on the other side of the
 reference corpus's split, so a held-out Yidu document cannot leak into training through its copy.
 """
 from __future__ import annotations
@@ -127,6 +127,13 @@ def split_cdn(items: list[CdnItem], seed: int = SPLIT_SEED) -> tuple[list[CdnIte
     held = split_groups([str(i) for i in range(len(items))], seed)
     return ([it for i, it in enumerate(items) if str(i) not in held],
             [it for i, it in enumerate(items) if str(i) in held])
+
+
+def split_dev(docs: list[NerDoc], seed: int) -> tuple[list[NerDoc], list[NerDoc]]:
+    """(training, dev) documents of a training part: 10 % of the groups are the dev set that picks
+    the epoch."""
+    dev_groups = split_groups([d.group for d in docs], seed=seed + 1, fraction=0.1)
+    return [d for d in docs if d.group not in dev_groups], [d for d in docs if d.group in dev_groups]
 
 
 def _shingles(text: str, n: int = 5) -> set[str]:

@@ -9,11 +9,9 @@ a transition weight the expected number of such steps, the same difference; char
 reference tag are left free. The heads decode with Viterbi under the same scores (biluo.py).
 
 Why: a per-character softmax loss trains each character on its own and spends probability on
-sequences the decoder can never output. Same seed and dev split, no pretraining: Yidu-S4K head
-dev F1 0.7945 → 0.8197, mean of the heads 0.8696 → 0.8831 (per-character softmax → this loss with
-the constraints only). Learned weights on top (the epoch picked of two seeds, 0 and 1): 0.8122 →
-0.8105 and 0.8199 → 0.8291; over epochs 2-7, +0.0013 and +0.0080 on average. Shipped model,
-held-out Yidu-S4K 0.8183 → 0.8206, CCKS 2017 full pipeline 0.8774 → 0.8819.
+sequences the decoder can never output; this loss scores whole sequences the decoder can produce.
+It raised dev and held-out F1; the learned weights on top raised held-out F1 further
+(docs/NER-EXPERIMENTS.md, groups 3 and 5).
 """
 from __future__ import annotations
 

@@ -28,14 +28,6 @@ def load_label_map(path: str | None = None) -> dict:
     return data
 
 
-def project_labels() -> list[str]:
-    return list(load_label_map()["labels"])
-
-
-def chinese_name(label: str) -> str:
-    return load_label_map()["labels"].get(label, label)
-
-
 def corpus_mapping(corpus: str | None) -> dict[str, str]:
     corpora = load_label_map()["corpora"]
     return corpora.get(corpus or "default", corpora["default"])

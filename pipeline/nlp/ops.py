@@ -1,11 +1,10 @@
 """Matrix products of the NER models through numpy's BLAS, in training and at run time.
 
 thinc's CPU ops multiply with BLIS by default. For the encoder's shapes (tens of thousands of
-characters × 480 inputs × 192 outputs) BLIS ran at about a third of numpy's OpenBLAS on our
-2-core test machine (34 vs 92 GFLOP/s, one thread each), and those products are most of the
-pipeline's time: run time 17k → 26k chars/s per core, training about twice as fast. Only the
-arithmetic library changes: a model trained with BLIS and one trained with numpy's BLAS each find
-the same entities on the 458 held-out documents of the three corpora with either library.
+characters × 480 inputs × 192 outputs) BLIS is several times slower than numpy's OpenBLAS, and
+those products are most of the pipeline's time, at run time and in training
+(docs/NER-EXPERIMENTS.md). Only the arithmetic library changes: a model finds the same entities
+with either library, whichever it was trained with.
 """
 from __future__ import annotations
 

@@ -22,8 +22,8 @@ from thinc.api import Adam, Softmax, chain, with_array
 from threadpoolctl import threadpool_limits
 
 from pipeline.nlp import corpora
+from pipeline.nlp.epochs import log_epoch
 from pipeline.nlp.ops import NUMPY_BLAS
-from pipeline.nlp.train import log_epoch
 
 
 MASK = "\ue000"        # a private-use character: never in real text

@@ -91,8 +91,8 @@ class CharTokenizer:
             n = len(w)
             words += [add(w)] * n
             tags += [s] if n == 1 else [b] + [i] * (n - 2) + [e]
-        # One array write instead of per-Token setters (creating Token objects was ~10 % of the
-        # pipeline's time).
+        # One array write instead of per-Token setters: creating Token objects is a noticeable
+        # share of the pipeline's time.
         arr = numpy.empty((len(chars), 3), dtype="uint64")
         arr[:, 0] = [add(text[k : k + 2]) for k in range(len(chars))]
         arr[:, 1] = words

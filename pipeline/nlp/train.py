@@ -23,21 +23,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import spacy
-import yaml
-from spacy.training import Example
 from spacy.util import fix_random_seed, minibatch
 from thinc.api import Adam
 from threadpoolctl import threadpool_limits
 
-from pipeline.nlp import biluo, components, corpora  # noqa: F401  (registers the NER head and merge factories)
+from pipeline.nlp import biluo, components  # noqa: F401  (registers the NER head and merge factories)
+from pipeline.nlp import corpora, modelcard
+from pipeline.nlp.build import DEPTH, MAXOUT, WIDTH, WINDOW, add_ruler, blank_nlp, encoder_config, save_pipeline
+from pipeline.nlp.epochs import log_epoch, predict_spans, should_stop, to_examples
 from pipeline.nlp.evaluate import score_spans
 from pipeline.nlp.ops import use_numpy_blas
-from pipeline.nlp.tokenize import USERDICT_NAME, CharTokenizer, build_userdict
+from pipeline.nlp.pretrain import extra_texts, pretrain_encoder
+from pipeline.nlp.tokenize import USERDICT_NAME, build_userdict
+from pipeline.nlp.train_shared import assemble_shared, train_shared
 
-log = logging.getLogger(__name__)
-
-PATTERNS_PATH = Path(__file__).parent / "data" / "ner_patterns.yaml"
-MODEL_VERSION = "0.1.0"
 # NER component → (training corpora, labels it adds to the first component's entities).
 COMPONENTS = {
     "ner": (["yidu-s4k"], None),
@@ -47,79 +46,13 @@ COMPONENTS = {
 # A SYMPTOM may span a body part (胸痛 over 胸). CCKS 2017's EXAM and TREATMENT are coarser labels
 # over the same mentions Yidu-S4K tags as IMAGING/LAB and DRUG/OPERATION (腰椎CT, 颠茄片, 阑尾切除术),
 # and exams and treatments are named after what they look at or treat (乙肝表面抗原, 抗结核治疗), so
-# they may contain any first-model entity. Full pipeline, CCKS 2017 dev: ANATOMY only for all three
-# 0.8488 (TREATMENT 0.293, EXAM 0.918); as below 0.8755 (TREATMENT 0.859, EXAM 0.957); the first
-# model's entities, and so every Yidu-S4K score, are unchanged.
+# they may contain any first-model entity. This raises the CCKS 2017 EXAM and TREATMENT scores
+# over allowing ANATOMY only (docs/NER-EXPERIMENTS.md) and leaves the first model's entities alone.
 _ANY = ["ANATOMY", "DISEASE", "DRUG", "IMAGING", "LAB", "OPERATION"]
 MAY_CONTAIN = {"SYMPTOM": ["ANATOMY"], "EXAM": _ANY, "TREATMENT": _ANY}
-
-
-# The encoder's shape. Each CNN layer sees ``window`` characters either side, so a character's
-# vector depends on window × depth characters each way: 2 × 3 = 6 reaches further into long
-# Yidu-S4K entities (胃体胃窦交界前壁早期管状腺癌) than 1 × 4 did, and with two maxout pieces
-# instead of three it costs less per character (Yidu-S4K head alone, dev F1: 0.746 → 0.779;
-# 2 × 4, 3 × 4 and 3 × 2 scored 0.771–0.776, a 2-layer CNN + BiLSTM 0.762).
-# Heads read the shared encoder directly. With the earlier transition-based heads, one CNN layer of
-# each head's own on top (window 1, two maxout pieces) raised the heads' mean dev F1 0.853 → 0.860
-# but not held-out Yidu-S4K (0.7812 vs 0.7822) and cost 7-18 % of the speed.
-WIDTH, DEPTH, WINDOW, MAXOUT = 96, 3, 2, 2
-# Masked-character pretraining of the shared encoder (pretrain.py), epochs over its ~1M characters
-# (~80-100 s each). Best mean dev F1 of the heads (Yidu-S4K head), same seed and split, trial runs:
-# none 0.8696 (0.7945), 6 epochs 0.8728 (0.7989), 10 epochs 0.8745 (0.8038); the shipped run 0.8729
-# (0.7989). Held-out, against the same model without it: CCKS 2017 full pipeline 0.8683 → 0.8769,
-# CCKS 2018 (cross-corpus) 0.5486 → 0.5615, Yidu-S4K unchanged (0.8029 / 0.8028). Those runs used
-# the per-character loss; with the sequence loss (crf.py): none 0.8831 (0.8197), 10 epochs 0.8857 (0.8237).
+# Epochs of masked-character pretraining of the shared encoder (pretrain.py) before NER training;
+# it helps CCKS 2017 and the cross-corpus check more than Yidu-S4K (docs/NER-EXPERIMENTS.md).
 PRETRAIN_EPOCHS = 10
-
-
-def encoder_config(width: int = WIDTH, depth: int = DEPTH, rows: int = 8000, window: int = WINDOW,
-                   maxout: int = MAXOUT) -> dict:
-    """CNN tok2vec embedding the character (LOWER), the bigram (NORM), the jieba word (LEMMA), the
-    position in the word (TAG) and the SHAPE; the NER heads (biluo.py) read it."""
-    return {
-        "@architectures": "spacy.Tok2Vec.v2",
-        "embed": {
-            "@architectures": "spacy.MultiHashEmbed.v2",
-            "width": width,
-            "attrs": ["LOWER", "NORM", "LEMMA", "TAG", "SHAPE"],
-            "rows": [rows // 2, rows, rows, 16, 64],
-            "include_static_vectors": False,
-        },
-        "encode": {
-            "@architectures": "spacy.MaxoutWindowEncoder.v2",
-            "width": width,
-            "depth": depth,
-            "window_size": window,
-            "maxout_pieces": maxout,
-        },
-    }
-
-
-def blank_nlp(userdict: Path | None) -> spacy.Language:
-    nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"@tokenizers": "medreview.char_tokenizer.v1"}}})
-    nlp.tokenizer = CharTokenizer(nlp.vocab, userdict)
-    return nlp
-
-
-def _examples(nlp, docs):
-    out = []
-    for d in docs:
-        doc = nlp.make_doc(d.text)
-        ents = []
-        for s, e, l in d.entities:
-            # Edge whitespace is a layout artefact, not part of the entity: do not teach it.
-            while s < e and d.text[s].isspace():
-                s += 1
-            while e > s and d.text[e - 1].isspace():
-                e -= 1
-            if s < e:
-                ents.append((s, e, l))
-        out.append(Example.from_dict(doc, {"entities": ents}))
-    return out
-
-
-def predict_spans(nlp, texts, batch_size: int = 64) -> list[list[tuple[int, int, str]]]:
-    return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=batch_size)]
 
 
 def train_on_docs(
@@ -142,13 +75,13 @@ def train_on_docs(
     best-on-dev pipeline to ``out_dir``; return its history. Same seed, same data → same model."""
     fix_random_seed(seed)
     rng = random.Random(seed)
-    train_part, dev_docs = split_dev(docs, seed)
+    train_part, dev_docs = corpora.split_dev(docs, seed)
     train_docs = [p for d in train_part for p in corpora.chunk_doc(d)]
     nlp = blank_nlp(userdict)
     biluo.add_head(nlp, name, sorted({lab for d in docs for _, _, lab in d.entities}),
                    encoder_config(width, depth, rows, window, maxout))
     use_numpy_blas(nlp)
-    train_ex = _examples(nlp, train_docs)
+    train_ex = to_examples(nlp, train_docs)
     optimizer = Adam(0.001, L2=1e-6, grad_clip=1.0, use_averages=True)   # averaged weights: see train_shared.py
     nlp.initialize(lambda: train_ex, sgd=optimizer)
     best, best_f, history, bad = None, -1.0, [], 0
@@ -177,46 +110,6 @@ def train_on_docs(
     return {"component": name, "train_docs": len(docs) - len(dev_docs), "dev_docs": len(dev_docs),
             "best_dev_f1": best_f, "history": history, "seed": seed,
             "width": width, "depth": depth, "window": window, "maxout": maxout}
-
-
-def split_dev(docs: list[corpora.NerDoc], seed: int) -> tuple[list[corpora.NerDoc], list[corpora.NerDoc]]:
-    """(training, dev) documents: 10 % of the groups are the dev set that picks the epoch."""
-    dev_groups = corpora.split_groups([d.group for d in docs], seed=seed + 1, fraction=0.1)
-    return [d for d in docs if d.group not in dev_groups], [d for d in docs if d.group in dev_groups]
-
-
-def log_epoch(msg: str, log_path: Path | None) -> None:
-    log.info(msg)
-    if log_path:
-        with open(log_path, "a", encoding="utf-8") as fh:
-            fh.write(msg + "\n")
-
-
-def should_stop(bad: int, patience: int, t0: float, epochs: int, time_budget_s: float) -> bool:
-    """After ``patience`` epochs without dev improvement, or when another epoch would overrun the budget."""
-    per_epoch = (time.time() - t0) / epochs
-    return bad >= patience or time.time() - t0 + per_epoch > time_budget_s
-
-
-def add_ruler(nlp: spacy.Language, **where) -> None:
-    """The entity_ruler with the rule patterns (labels no corpus annotates)."""
-    nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": None, "validate": True}, **where).add_patterns(load_patterns())
-
-
-def save_pipeline(nlp: spacy.Language, out: Path) -> None:
-    nlp.meta.update({"name": "medreview_ner_zh", "version": MODEL_VERSION, "license": "research/evaluation only (CCKS corpora terms)",
-                     "description": "Chinese clinical NER for medreview; see README.md (model card)"})
-    out.mkdir(parents=True, exist_ok=True)
-    nlp.to_disk(out)
-
-
-def load_patterns(path: Path = PATTERNS_PATH) -> list[dict]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    pats = []
-    for label, terms in data["patterns"].items():
-        for t in terms:
-            pats.append({"label": label, "pattern": [{"ORTH": ch} for ch in t]})
-    return pats
 
 
 def assemble(parts: dict[str, Path], out: Path, userdict: Path | None) -> spacy.Language:
@@ -276,13 +169,9 @@ def fit(sets: dict[str, list[corpora.NerDoc]], out: Path, work: Path, userdict: 
 def _fit_shared(sets, out: Path, work: Path, userdict: Path, *, seed: int, time_budget_s: float, max_epochs: int,
                pretrain_epochs: int, unlabeled, **options) -> list[dict]:
     """``fit`` with one shared encoder: optional pretraining, multi-task training, assembly."""
-    from pipeline.nlp.train_shared import assemble_shared, train_shared
-
     weights, pre = None, {}
     if pretrain_epochs:
-        from pipeline.nlp.pretrain import pretrain_encoder
-
-        texts = [p.text for docs in sets.values() for d in split_dev(docs, seed)[0] for p in corpora.chunk_doc(d)]
+        texts = [p.text for docs in sets.values() for d in corpora.split_dev(docs, seed)[0] for p in corpora.chunk_doc(d)]
         texts += list(unlabeled)
         shape = {k: options[k] for k in ("width", "depth", "rows", "window", "maxout") if k in options}
         t0 = time.time()
@@ -302,8 +191,6 @@ def _fit_shared(sets, out: Path, work: Path, userdict: Path, *, seed: int, time_
 def pretraining(data_dir: Path, epochs: int, shared: bool) -> dict:
     """``fit``'s pretraining arguments: ``epochs`` of it on the unlabeled text beside the corpora
     (pretrain.extra_texts) for a shared encoder; none with separate encoders."""
-    from pipeline.nlp.pretrain import extra_texts
-
     epochs = epochs if shared else 0
     return {"pretrain_epochs": epochs, "unlabeled": extra_texts(data_dir) if epochs else []}
 
@@ -313,8 +200,6 @@ def train_ner(data_dir: Path | None = None, out: Path = Path("models/ner"), seed
               pretrain_epochs: int = PRETRAIN_EPOCHS) -> dict:
     """Reproduce models/ner: user dict, encoder pretraining, the NER heads (see ``fit``),
     assembly, held-out evaluation and the model card."""
-    from pipeline.nlp import modelcard
-
     data_dir = Path(data_dir) if data_dir else corpora.shared_data_dir()
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="medreview-ner-") as tmp:

@@ -1,31 +1,29 @@
 """Train the NER heads on one shared encoder (multi-task), each head on its own corpus.
 
 One ``tok2vec`` component feeds every NER head through ``spacy.Tok2VecListener.v1``, so the
-text is encoded once at run time instead of once per head (the encoder is ~70 % of a head's cost).
+text is encoded once at run time instead of once per head (the encoder is most of a head's cost).
 Training alternates minibatches of the corpora; a batch of one corpus updates the encoder and
 that corpus's head only, so no head learns from another corpus's missing labels (Yidu-S4K does
 not annotate symptoms). The epoch is chosen by the mean dev F1 of the heads, each measured alone.
 """
 from __future__ import annotations
 
-import logging
 import random
 import time
 from pathlib import Path
 
+import spacy
 from spacy.training import Example
 from spacy.util import fix_random_seed, minibatch
 from thinc.api import Adam
 
 from pipeline.nlp import corpora
 from pipeline.nlp.biluo import add_head
+from pipeline.nlp.build import DEPTH, MAXOUT, WIDTH, WINDOW, add_ruler, blank_nlp, encoder_config, save_pipeline
 from pipeline.nlp.components import ENCODER
+from pipeline.nlp.epochs import log_epoch, predict_spans, should_stop, to_examples
 from pipeline.nlp.evaluate import score_spans
 from pipeline.nlp.ops import use_numpy_blas
-from pipeline.nlp.train import (DEPTH, MAXOUT, WIDTH, WINDOW, _examples, add_ruler, blank_nlp, encoder_config, log_epoch,
-                                predict_spans, save_pipeline, should_stop, split_dev)
-
-log = logging.getLogger(__name__)
 
 
 def _listen_last(nlp, head: str) -> None:
@@ -59,11 +57,11 @@ def train_shared(sets: dict[str, list[corpora.NerDoc]], out_dir: Path, userdict:
     train_ex, dev = {}, {}
     heads = {}
     for name, docs in sets.items():
-        train_docs, dev[name] = split_dev(docs, seed)
+        train_docs, dev[name] = corpora.split_dev(docs, seed)
         heads[name] = sorted({lab for d in docs for _, _, lab in d.entities})
         train_ex[name] = [p for d in train_docs for p in corpora.chunk_doc(d)]
     nlp = build(userdict, heads, width, depth, rows, window, maxout)
-    train_ex = {name: _examples(nlp, pieces) for name, pieces in train_ex.items()}
+    train_ex = {name: to_examples(nlp, pieces) for name, pieces in train_ex.items()}
     # Parameter averaging, as spaCy's own training does: the averaged weights are what is
     # evaluated and saved; they are steadier from epoch to epoch than the last update's.
     optimizer = Adam(0.001, L2=1e-6, grad_clip=1.0, use_averages=True)
@@ -119,8 +117,6 @@ def train_shared(sets: dict[str, list[corpora.NerDoc]], out_dir: Path, userdict:
 def assemble_shared(trained: Path, out: Path, adds: dict[str, list[str] | None], may_contain: dict) -> None:
     """The shipped pipeline from a trained encoder + heads: encoder, entity_ruler, the first head,
     then for each further head stash → head → merge (keeping only the labels it adds)."""
-    import spacy
-
     nlp = spacy.load(trained)
     heads = [n for n in nlp.pipe_names if n != ENCODER]
     add_ruler(nlp, before=heads[0])

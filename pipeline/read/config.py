@@ -18,9 +18,9 @@ class ReadError(ValueError):
 class ReadConfig:
     engine: str = "rapidocr"
     dpi: int = 200                    # rasterization dpi for PDF pages without a usable text layer
-    # onnxruntime intra-op threads per OCR worker. One worker per core reads scans as fast as one
-    # worker with two threads (0.373 vs 0.370 pages/s on 2 cores) and reads text layers twice as
-    # fast; each OCR worker holds ~1.1 GB.
+    # onnxruntime intra-op threads per OCR worker. One single-threaded worker per core reads scans
+    # as fast as fewer workers with more threads, and text layers (no OCR) faster. Each OCR worker
+    # holds its own model in memory (bench/ocr.py prints the peak RSS).
     ocr_threads: int = 1
     max_workers: int | None = None    # cap on OCR worker processes (None: cores // ocr_threads)
     # Guards against PDF bombs and absurd images.

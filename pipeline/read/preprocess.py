@@ -1,4 +1,5 @@
-"""Page image preparation before OCR: gray, upright (0/90/180/270), deskewed, contrast-stretched.
+"""Page image preparation before OCR: the gray page (raster.py) upright (0/90/180/270), deskewed
+and contrast-stretched.
 
 Boxes are later stored in the coordinates of the image this module returns, which is also the
 image stored for the review UI. ``apply`` replays a recorded rotation and skew exactly, so a
@@ -10,14 +11,6 @@ import cv2
 import numpy as np
 
 _WORK_WIDTH = 1000  # skew/orientation analysis runs on a downscaled copy; enough for ±0.05°
-
-
-def to_gray(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        return image
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
 def _small_ink(gray: np.ndarray) -> np.ndarray:

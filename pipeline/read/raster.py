@@ -67,7 +67,7 @@ def check_pdf_page(page, index: int, cfg: ReadConfig) -> tuple[float, float]:
 
 
 def embedded_scan(page, cfg: ReadConfig) -> tuple[np.ndarray, int] | None:
-    """The page's single full-page image, unrendered (~2 ms instead of ~50–70 ms), with its dpi.
+    """The page's single full-page image, unrendered (far cheaper than rendering), with its dpi.
 
     Only when the image is placed upright and unmirrored on an unrotated page and covers it; any
     other placement is rendered so the pixels match what a viewer shows.

@@ -48,7 +48,7 @@ class ReadStage:
 
     @property
     def max_workers(self) -> int | None:
-        """One OCR process per ``ocr_threads`` cores: each holds ~1 GB and uses its threads fully."""
+        """One OCR process per ``ocr_threads`` cores (see ``ReadConfig.ocr_threads``)."""
         if self.cfg.max_workers:
             return self.cfg.max_workers
         if self.cfg.engine == "fake":

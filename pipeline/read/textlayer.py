@@ -2,11 +2,11 @@
 top-left origin).
 
 Characters come from pdfminer.six, the parser under pdfplumber, driven directly with a device
-that keeps only characters and images (~40 pages/s per core on record pages, ~1.7x pdfplumber,
-same characters). pypdfium2's text extraction is faster still but drops glyphs: in the sample
-records it loses "℃" drawn from reportlab's second font subset, which pdfminer maps exactly.
-A page goes to OCR when it has no characters (image-only scan, or glyphs
-that cannot be mapped), when its characters are mostly garbage (unmapped CID fonts, private-use
+that keeps only characters and images: faster than pdfplumber, same characters (bench/ocr.py
+prints the pages per second). pypdfium2's text extraction is faster still but drops glyphs: in
+the sample records it loses "℃" drawn from reportlab's second font subset, which pdfminer maps
+exactly. A page goes to OCR when it has no characters (image-only scan, or glyphs that cannot be
+mapped), when its characters are mostly garbage (unmapped CID fonts, private-use
 code points), when a few characters sit on a page-sized image (a scan with a stamped page
 number), when it carries a /Rotate (the renderer draws it unrotated), or when its text runs
 vertically.

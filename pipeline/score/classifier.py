@@ -22,12 +22,13 @@ MODEL_FILE = "model.joblib"
 META_FILE = "metadata.json"
 
 
-def _base():
+def base_estimator():
+    """The uncalibrated model: standardized features into a class-balanced logistic regression."""
     return make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced"))
 
 
 def _fit_one(X: np.ndarray, y: np.ndarray, cv: int):
-    model = CalibratedClassifierCV(_base(), method="sigmoid", cv=cv)
+    model = CalibratedClassifierCV(base_estimator(), method="sigmoid", cv=cv)
     model.fit(X, y)
     return model
 
@@ -48,7 +49,7 @@ class RiskModel:
         if n_min < 2:
             raise ValueError(f"训练数据需要同时包含违规与合规病历 (违规 {int(y.sum())}, 合规 {int(len(y) - y.sum())})")
         overall = _fit_one(X, y, cv=min(5, n_min))
-        explainer = _base().fit(X, y)
+        explainer = base_estimator().fit(X, y)
         per_type = {}
         for t, yt in (types or {}).items():
             yt = np.asarray(yt, int)

@@ -26,7 +26,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from pipeline import store
 from pipeline.models import registry
-from pipeline.score.classifier import RiskModel, _base
+from pipeline.score.classifier import RiskModel, base_estimator
 from pipeline.score.features import flag_features, vector
 from pipeline.score.stage import ScoreStage
 
@@ -250,7 +250,7 @@ def train_classifier(db_path, labels_path=None, models_dir=None, rules_override=
     model = RiskModel.fit(X, ytr, names, per_type, min_class=min_class)
 
     folds = StratifiedKFold(n_splits=min(5, n_min), shuffle=True, random_state=0)
-    oof = cross_val_predict(_base(), X, ytr, cv=folds, method="predict_proba")[:, 1]
+    oof = cross_val_predict(base_estimator(), X, ytr, cv=folds, method="predict_proba")[:, 1]
     cv = _measure(ytr, oof)
     metrics = dict(_measure(yh, model.predict(Xh)), n_heldout=len(held), heldout_positives=int(yh.sum()),
                    heldout_reused=reused, records=len(train_ids), positives=int(ytr.sum()),

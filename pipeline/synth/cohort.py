@@ -7,38 +7,17 @@ the output independent of how records are spread over worker processes.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from .people import Hospital, Person, age_on, make_hospitals, make_person
 from .kinds import TYPES
+from .people import Hospital, Person, age_on, make_hospitals, make_person
+from .slot import Slot
 from .violations import applicable
 
 FIRST_DAY = date(2024, 1, 3)
 LAST_DAY = date(2024, 11, 30)
 SPLIT_WINDOW_DAYS = 15  # DOMAIN.md §2.1: same disease readmitted within 15 days
 LEGIT_PAIR_SHARE = 0.06  # share of clean slots that start a legitimate readmission pair
-
-
-@dataclass
-class Slot:
-    index: int
-    hospital: Hospital
-    person: Person
-    condition_id: str
-    admit_at: datetime
-    discharge_at: datetime
-    violations: list[str]
-    bed: str
-    admission_no: str = ""
-    id_missing: bool = False
-    readmission: dict | None = None  # {"of_index", "kind", "gap_days", ...}
-    planned_readmission: str | None = None  # 31天内再住院计划 text when planned
-    chemo_cycle: int = 0
-
-    @property
-    def los(self) -> int:
-        return (self.discharge_at.date() - self.admit_at.date()).days
 
 
 def _weighted(rng: random.Random, items: list, weights: list):

@@ -72,11 +72,6 @@ def duration(rng: random.Random, phrases: dict, days: int) -> str:
     return f"{days}天"
 
 
-def readmit_needle(plan: Plan) -> str:
-    """First clause of the readmission sentence: short enough to stay on one drawn line."""
-    return plan.readmit_text.split("，")[0]
-
-
 def _dt(t) -> str:
     return f"{t:%Y-%m-%d %H:%M}"
 
@@ -183,7 +178,7 @@ class Writer:
         keep = ()
         if p.readmit_text:
             hpi = p.readmit_text + hpi
-            keep = (self.readmit_needle(),)
+            keep = (p.readmit_needle,)
         if self.peds:
             past = rng.choice(ph["past_peds"])
         elif p.comorbid:
@@ -238,9 +233,6 @@ class Writer:
             blocks.append(Text(f"{i}.{x}"))
         blocks.append(Text(f"医师签名：{p.doctors['resident']}"))
         return Doc("入院记录", blocks)
-
-    def readmit_needle(self) -> str:
-        return readmit_needle(self.p)
 
     def section(self, name: str, text: str, keep=()) -> Text:
         return Text(f"{name}：{text}", keep=tuple(keep), section=name, section_text=text)

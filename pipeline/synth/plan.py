@@ -10,13 +10,9 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from typing import TYPE_CHECKING
-
 from .catalog import FREQ_PER_DAY
 from .people import age_on
-
-if TYPE_CHECKING:
-    from .cohort import Slot
+from .slot import Slot
 
 
 @dataclass
@@ -150,6 +146,11 @@ class Plan:
     @property
     def los(self) -> int:
         return self.slot.los
+
+    @property
+    def readmit_needle(self) -> str:
+        """First clause of the readmission sentence: short enough to stay on one drawn line."""
+        return self.readmit_text.split("，")[0]
 
     @property
     def last_day(self) -> int:
@@ -301,10 +302,8 @@ class PlanBuilder:
             fast_end = min(p.last_day, rng.randint(2, 4))
             p.orders.append(Order("long", start, "禁食", stop=self.at(fast_end, 8, 0, jitter=60)))
             p.orders.append(Order("long", self.at(fast_end, 8, 10, jitter=60), rng.choice(["流质饮食", "半流质饮食"]), stop=s.discharge_at))
-            self.fast_days = set(range(0, fast_end + 1))
         else:
             p.orders.append(Order("long", start, diet, stop=s.discharge_at))
-            self.fast_days = set()
         p.orders.append(Order("long", start, "测T、P、R、BP qd" if not cond.get("peds") else "测体温 q4h", stop=s.discharge_at))
         for day in range(0, p.last_day + 1):
             if not self.billable(day):

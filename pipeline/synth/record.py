@@ -4,10 +4,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .cohort import Slot
 from .content import write_record
 from .layout import Layout, find_page, paginate
 from .plan import Plan, build_plan
+from .slot import Slot
 from .violations import Violation, inject
 
 

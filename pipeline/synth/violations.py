@@ -1,8 +1,8 @@
 """Inject violations into an admission plan and record their ground truth.
 
 Each injector edits the plan (adds, changes or removes charges, orders, notes, vitals, codes) and
-returns a Violation whose evidence points at plan objects; content.needle_text() later turns each
-object into the exact line drawn on the page. Amount definitions are in README.md.
+returns a Violation whose evidence points at plan objects; record.py later turns each object into
+the exact line drawn on the page (``Record.line_of``). Amount definitions are in README.md.
 """
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from .kinds import VIOLATION_TYPES
-from .content import readmit_needle
 from .plan import Charge, Note, PlanBuilder
 
 DAILY_ITEMS = ("bed_general", "nursing_1", "nursing_2", "visit_fee")
@@ -64,7 +63,7 @@ def split_admission(b: PlanBuilder) -> Violation:
     p, r = b.plan, b.slot.readmission
     return Violation("split_admission",
                      f"出院后{r['gap_days']}天因同一疾病（{p.main_dx[1][:3]}）再次入院，前次住院号{r['of']}（{r['prev_hospital']}）",
-                     [("住院病案首页", f"入院时间：{b.slot.admit_at:%Y-%m-%d %H:%M}"), ("入院记录", readmit_needle(p))],
+                     [("住院病案首页", f"入院时间：{b.slot.admit_at:%Y-%m-%d %H:%M}"), ("入院记录", p.readmit_needle)],
                      whole_admission=True)
 
 

@@ -74,7 +74,7 @@ class RapidEngine:
         self._warm()
 
     def _warm(self) -> None:
-        # The first call after loading is ~2.5x slower; pay it before the first real page.
+        # The first call after loading is much slower; pay it before the first real page.
         img = np.full((64, 320, 3), 255, np.uint8)
         import cv2
 

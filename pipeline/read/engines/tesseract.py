@@ -50,7 +50,7 @@ class TesseractEngine:
             raise EngineUnavailable(detail)
         self._exe = shutil.which("tesseract")
         self.version = version()
-        # Its OpenMP threads fight on small machines (~4.5x slower on 2 cores without a limit).
+        # Its OpenMP threads fight each other on small machines and make it several times slower.
         self._env = dict(os.environ, OMP_THREAD_LIMIT="1")
 
     def recognize(self, image: np.ndarray, source: str | None = None) -> list[Line]:
