@@ -99,7 +99,7 @@ def to_docbin(rows: list[dict]):
     the nested ones in ``doc.spans[NESTED_KEY]``; the row key and entity attributes travel in user_data."""
     from spacy.tokens import DocBin
 
-    from pipeline.nlp.train import blank_nlp   # spaCy loads only when there is something to write
+    from pipeline.nlp.build import blank_nlp   # spaCy loads only when there is something to write
 
     nlp = blank_nlp(None)
     db = DocBin(store_user_data=True)
