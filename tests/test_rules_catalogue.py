@@ -3,13 +3,13 @@ rules; invalid files fail with errors naming the file and the key."""
 import pytest
 import yaml
 
-from pipeline.rules import catalogue, knowledge
-from pipeline.rules.catalogue import CatalogueError
-from pipeline.rules.engines import cross_record, known_checks
+from pipeline.rules import knowledge, ruleset
+from pipeline.rules.checks import cross_record, known_checks
+from pipeline.rules.errors import CatalogueError
 
 
 def test_packaged_catalogue_is_valid_and_complete():
-    cat = catalogue.load()
+    cat = ruleset.load_catalogue()
     assert cat.version
     types = {r.violation_type for r in cat.rules}
     for t in ("low_standard_admission", "split_admission", "bed_hanging", "duplicate_charge", "excess_charge",
@@ -17,7 +17,7 @@ def test_packaged_catalogue_is_valid_and_complete():
         assert t in types
     for r in cat.rules:
         assert r.legal_basis.startswith("《") and r.severity in ("明确违规", "可疑")
-        assert r.check in known_checks()[r.engine]
+        assert r.check in known_checks()[r.family]
 
 
 def write(tmp_path, name, data):
@@ -29,16 +29,15 @@ def write(tmp_path, name, data):
 def test_region_override_changes_window_and_disables_rule(tmp_path):
     p = write(tmp_path, "region.yaml", {"region": "某县", "rules": {
         "XR-SPLIT-ADMISSION": {"params": {"window_days": 7}}, "CH-NO-ORDER": {"enabled": False}}})
-    cat = catalogue.load(override=p)
+    cat = ruleset.load_catalogue(override=p)
     assert cat.get("XR-SPLIT-ADMISSION").params["window_days"] == 7
     assert not cat.get("CH-NO-ORDER").enabled
-    assert cat.version != catalogue.load().version and cat.version.startswith(catalogue.load().version)
+    assert cat.version != ruleset.load_catalogue().version and cat.version.startswith(ruleset.load_catalogue().version)
     # the changed window changes the verdict on a 10-day readmission
     stays = [cross_record.Stay(1, "p", "H", "2024-03-01 09:00", "2024-03-05 09:00", "J18.9", "肺炎"),
              cross_record.Stay(2, "p", "H", "2024-03-15 09:00", "2024-03-20 09:00", "J18.9", "肺炎")]
-    kb = knowledge.load()
-    assert cross_record.evaluate(stays, catalogue.load(), kb)
-    assert not [f for f in cross_record.evaluate(stays, cat, kb) if f.rule_id == "XR-SPLIT-ADMISSION"]
+    assert ruleset.load().evaluate_stays(stays)
+    assert not [f for f in ruleset.load(override=p).evaluate_stays(stays) if f.rule_id == "XR-SPLIT-ADMISSION"]
 
 
 @pytest.mark.parametrize("rules, message", [
@@ -52,26 +51,26 @@ def test_region_override_changes_window_and_disables_rule(tmp_path):
 def test_override_errors_name_file_and_key(tmp_path, rules, message):
     p = write(tmp_path, "bad_region.yaml", {"region": "某县", "rules": rules})
     with pytest.raises(CatalogueError) as exc:
-        catalogue.load(override=p)
+        ruleset.load_catalogue(override=p)
     assert "bad_region.yaml" in str(exc.value) and message in str(exc.value)
 
 
 def test_override_requires_region(tmp_path):
     p = write(tmp_path, "r.yaml", {"rules": {}})
     with pytest.raises(CatalogueError, match="region"):
-        catalogue.load(override=p)
+        ruleset.load_catalogue(override=p)
 
 
 def base_rule(**kw):
     rule = {"id": "R1", "name": "测试", "category": "收费", "violation_type": "x", "legal_basis": "《条例》",
-            "severity": "可疑", "engine": "charges", "check": "daily_cap", "params": {}}
+            "severity": "可疑", "family": "charges", "check": "daily_cap", "params": {}}
     rule.update(kw)
     return rule
 
 
 @pytest.mark.parametrize("rule, message", [
     (base_rule(severity="严重"), "severity"),
-    (base_rule(engine="magic"), "未知的 engine"),
+    (base_rule(family="magic"), "未知的 family"),
     (base_rule(check="nope"), "没有 check"),
     (base_rule(name=""), "缺少必填项 name"),
     (base_rule(params={"n": {"default": "3", "type": "int"}}), "参数 n 应为 int"),
@@ -81,15 +80,15 @@ def base_rule(**kw):
 def test_catalogue_validation_errors(tmp_path, rule, message):
     p = write(tmp_path, "cat.yaml", {"version": "t1", "rules": [rule]})
     with pytest.raises(CatalogueError) as exc:
-        catalogue.load(p)
+        ruleset.load_catalogue(p)
     assert "cat.yaml" in str(exc.value) and "rules[0] (R1)" in str(exc.value) and message in str(exc.value)
 
 
 def test_duplicate_rule_id_and_missing_version(tmp_path):
     with pytest.raises(CatalogueError, match="id 重复"):
-        catalogue.load(write(tmp_path, "c.yaml", {"version": "t", "rules": [base_rule(), base_rule()]}))
+        ruleset.load_catalogue(write(tmp_path, "c.yaml", {"version": "t", "rules": [base_rule(), base_rule()]}))
     with pytest.raises(CatalogueError, match="version"):
-        catalogue.load(write(tmp_path, "c2.yaml", {"rules": [base_rule()]}))
+        ruleset.load_catalogue(write(tmp_path, "c2.yaml", {"rules": [base_rule()]}))
 
 
 def test_knowledge_table_errors_name_the_file(tmp_path):

@@ -4,13 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.commands import EXIT_OK, console, error
-from pipeline.rules import catalogue, knowledge
-from pipeline.rules.catalogue import CatalogueError
+from pipeline.rules import ruleset
+from pipeline.rules.errors import CatalogueError
 
 
 def list_rules(override: Path | None = None) -> int:
     try:
-        cat = catalogue.load(override=override)
+        cat = ruleset.load_catalogue(override=override)
     except CatalogueError as exc:
         return error(exc)
     console.print(f"规则目录版本 {cat.version}  ({cat.path})", markup=False)
@@ -24,10 +24,10 @@ def list_rules(override: Path | None = None) -> int:
 
 def check(override: Path | None = None, path: Path | None = None) -> int:
     try:
-        cat = catalogue.load(path, override)
-        kb = knowledge.load()
+        rules = ruleset.load(path, override)
     except CatalogueError as exc:
         return error(exc)
+    cat, kb = rules.catalogue, rules.kb
     console.print(f"通过: 规则目录 {cat.version}，{len(cat.rules)} 条规则 ({len(cat.enabled())} 条启用)，知识表 {len(kb)} 张",
                   markup=False)
     return EXIT_OK

@@ -1,4 +1,4 @@
-"""Knowledge tables (data/knowledge/*.yaml) and the small matchers the engines share: item
+"""Knowledge tables (data/knowledge/*.yaml) and the small matchers the checks share: item
 matchers for charges/orders, affirmed-mention search in the record text, and indication /
 support conditions. Tables are validated at load with errors naming the file and entry."""
 from __future__ import annotations
@@ -12,9 +12,8 @@ from typing import Any
 import yaml
 
 from pipeline.dates import normalize_text
-from pipeline.rules.catalogue import CatalogueError
-from pipeline.record.view import Evidence
-from pipeline.record.view import Charge, RecordView
+from pipeline.record.view import Charge, Evidence, RecordView
+from pipeline.rules.errors import CatalogueError
 
 KNOWLEDGE_DIR = Path(__file__).parent / "data" / "knowledge"
 
@@ -80,7 +79,7 @@ def _validate(name: str, path: Path, data: Any) -> None:
 
 @functools.lru_cache(maxsize=4)
 def load(directory: str | None = None) -> dict[str, Any]:
-    """All knowledge tables, validated; cached per directory (engines call this per record)."""
+    """All knowledge tables, validated; cached per directory (the checks use them for every record)."""
     base = Path(directory) if directory else KNOWLEDGE_DIR
     out = {}
     for name in TABLES:

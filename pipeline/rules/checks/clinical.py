@@ -1,9 +1,9 @@
 """Clinical-content rules: 低标准入院, 过度检查, 高套诊断, 主诊编码, 诊断与治疗不符."""
 from __future__ import annotations
 
+from pipeline.record.view import RecordView
 from pipeline.rules.flags import Flag
 from pipeline.rules.knowledge import DIAGNOSIS_FIELDS, any_condition, charges_matching, icd_matches, matches_item, norm
-from pipeline.record.view import RecordView
 
 
 def _diag_label(f) -> str:

@@ -9,10 +9,9 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 from pipeline.dates import parse_datetime
-from pipeline.record.view import Evidence
+from pipeline.record.view import Evidence, RecordView
 from pipeline.rules.flags import Flag
 from pipeline.rules.knowledge import find_terms, icd_matches, norm
-from pipeline.record.view import RecordView
 
 
 @dataclass
@@ -132,13 +131,3 @@ def concurrent_stay(stays: list[Stay], params: dict, kb: dict) -> list[Flag]:
 
 CHECKS = {"split_admission": split_admission, "concurrent_stay": concurrent_stay}
 
-
-def evaluate(stays: list[Stay], catalogue, kb) -> list[Flag]:
-    from pipeline.rules.engines import stamp
-
-    out = []
-    for rule in catalogue.enabled("cross_record"):
-        for flag in CHECKS[rule.check](stays, rule.params, kb):
-            flag.rule_id = rule.id
-            out.append(stamp(flag, rule, catalogue.version))
-    return out

@@ -7,9 +7,9 @@ from collections import Counter, defaultdict
 from difflib import SequenceMatcher
 
 from pipeline.dates import parse_datetime
+from pipeline.record.view import Charge, RecordView
 from pipeline.rules.flags import Flag
 from pipeline.rules.knowledge import any_condition, charges_matching, find_terms, matches_item, norm
-from pipeline.record.view import Charge, RecordView
 
 LEVELS = {"一级": 1, "二级": 2, "三级": 3}
 # Bill text does not document what was done; it is what is being checked.
