@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from pipeline.dates import normalize_text
+from pipeline.nlp import context
 from pipeline.record.view import Charge, Evidence, RecordView
 from pipeline.rules.errors import CatalogueError
 
@@ -31,7 +32,6 @@ TABLES = {
     "drug_indications": ("drugs", ("drug", "requires_any")),
     "order_support": ("items", ("item", "routes", "terms")),   # + frequencies: {abbrev: doses/day}
     "planned_cycles": (None, ("icd", "terms", "emergency_terms", "transfer_discharge_modes")),
-    "negation": (None, ("cues", "pseudo", "clause_breaks")),
 }
 CONDITION_KEYS = {"icd", "terms", "lab", "orders", "long_orders", "charges"}
 DIAGNOSIS_FIELDS = ("main_diagnosis", "other_diagnosis", "admission_diagnosis", "discharge_diagnosis")
@@ -133,20 +133,10 @@ class Hit:
     what: str
 
 
-def _negated(text: str, start: int, neg: dict) -> bool:
-    breaks = neg["clause_breaks"]
-    i = start
-    while i > 0 and text[i - 1] not in breaks:
-        i -= 1
-    clause = text[i:start]
-    for p in neg["pseudo"]:
-        clause = clause.replace(p, "")
-    return any(cue in clause for cue in neg["cues"])
-
-
-def affirmed_term(text: str, terms, kb: dict, mask=()) -> str | None:
-    """The first term with a mention in ``text`` that is not negated in its clause; ``mask``
-    strings are blanked first (an item's own name must not count as its indication)."""
+def affirmed_term(text: str, terms, mask=()) -> str | None:
+    """The first term with a mention in ``text`` that the ConText cues (``pipeline.nlp.context``,
+    the detector entities use) do not negate; ``mask`` strings are blanked first (an item's own
+    name must not count as its indication). Uncertain, historical and family mentions count."""
     text = norm(text)
     for m in mask:
         if m:
@@ -154,13 +144,12 @@ def affirmed_term(text: str, terms, kb: dict, mask=()) -> str | None:
     for t in terms:
         t = norm(t)
         for m in re.finditer(re.escape(t), text):
-            if not _negated(text, m.start(), kb["negation"]):
+            if not context.attributes(text, [m.span()])[0]["negated"]:
                 return t
     return None
 
 
-def find_terms(view: RecordView, terms, kb: dict, *, skip_diagnosis_text: bool = False,
-               sections=None, mask=()) -> Hit | None:
+def find_terms(view: RecordView, terms, *, skip_diagnosis_text: bool = False, sections=None, mask=()) -> Hit | None:
     """First affirmed mention of any term in the record's sections (negated mentions skipped)."""
     if not terms:
         return None
@@ -169,20 +158,9 @@ def find_terms(view: RecordView, terms, kb: dict, *, skip_diagnosis_text: bool =
     for s in view.sections if sections is None else sections:
         if skip_diagnosis_text and (s.document_id in skip_docs or any(k in (s.name or "") for k in DIAGNOSIS_SECTIONS)):
             continue
-        t = affirmed_term(s.text, wanted, kb, mask)
+        t = affirmed_term(s.text, wanted, mask)
         if t:
             return Hit(_section_evidence(view, s, t), t)
-    # Entities come from the same section text; they are consulted only for records without
-    # sections, so the verdict does not depend on two negation detectors disagreeing.
-    if sections is not None or view.sections:
-        return None
-    for e in view.entities:
-        if e.affirmed and any(t in norm(e.text) for t in wanted) and not any(norm(m) in norm(e.text) for m in mask if m):
-            s = view.section_of(e.section_id)
-            if skip_diagnosis_text and s is not None and any(k in (s.name or "") for k in DIAGNOSIS_SECTIONS):
-                continue
-            return Hit(view.evidence(line_id=e.line_id, page_id=e.page_id, text=e.text,
-                                     section=s.name if s else None), e.text)
     return None
 
 
@@ -228,7 +206,7 @@ def _lab_hit(view: RecordView, spec: dict) -> Hit | None:
     return None
 
 
-def condition_hit(view: RecordView, cond: dict, kb: dict, *, exclude_field=None,
+def condition_hit(view: RecordView, cond: dict, *, exclude_field=None,
                   skip_diagnosis_text: bool = False, mask=(), diagnoses=DIAGNOSIS_FIELDS) -> Hit | None:
     """Evidence that ``cond`` holds on the record, or None. ``diagnoses``: which diagnosis
     fields an ``icd`` condition looks at."""
@@ -257,15 +235,15 @@ def condition_hit(view: RecordView, cond: dict, kb: dict, *, exclude_field=None,
             if any(norm(t) in norm(c.item_name) for t in cond["charges"]):
                 return Hit(view.charge_evidence(c), c.item_name)
     if "terms" in cond:
-        hit = find_terms(view, cond["terms"], kb, skip_diagnosis_text=skip_diagnosis_text, mask=mask)
+        hit = find_terms(view, cond["terms"], skip_diagnosis_text=skip_diagnosis_text, mask=mask)
         if hit:
             return hit
     return None
 
 
-def any_condition(view: RecordView, conds, kb: dict, **kw) -> Hit | None:
+def any_condition(view: RecordView, conds, **kw) -> Hit | None:
     for c in conds or ():
-        hit = condition_hit(view, c, kb, **kw)
+        hit = condition_hit(view, c, **kw)
         if hit:
             return hit
     return None

@@ -46,15 +46,15 @@ def stay_from_view(view: RecordView, kb: dict) -> Stay:
             planned = f"{f.value}({f.code})"
             break
     if planned is None:
-        hit = find_terms(view, pc["terms"], kb)
+        hit = find_terms(view, pc["terms"])
         planned = hit.what if hit else None
     if planned is None:
         planned = next((o.content for o in view.orders if any(norm(t) in norm(o.content) for t in pc["terms"])), None)
-    emergency = find_terms(view, pc["emergency_terms"], kb)
+    emergency = find_terms(view, pc["emergency_terms"])
     mode = view.value("discharge_mode") or ""
     transfer = mode if any(norm(m) in norm(mode) for m in pc["transfer_discharge_modes"]) else None
     if transfer is None:
-        hit = find_terms(view, pc.get("transfer_terms") or [], kb)
+        hit = find_terms(view, pc.get("transfer_terms") or [])
         transfer = hit.what if hit else None
     plan = view.value("readmission_plan") or ""
     plan = plan if any(norm(plan).startswith(norm(y)) for y in pc.get("readmission_plan_yes") or ["有"]) else None

@@ -108,7 +108,7 @@ def leave_limit(view: RecordView, params: dict, kb: dict) -> list[Flag]:
         text = norm(s.text)
         if not any(t in text for t in terms):
             continue
-        hit = find_terms(view, terms, kb, sections=[s])
+        hit = find_terms(view, terms, sections=[s])
         if hit is None:  # only negated mentions ("未请假")
             continue
         mentions += 1
