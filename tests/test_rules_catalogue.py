@@ -1,5 +1,8 @@
 """Rule catalogue: the packaged file validates; region overrides change parameters and disable
-rules; invalid files fail with errors naming the file and the key."""
+rules; invalid files fail with errors naming the file and the key; the rules version covers the
+catalogue, an override and the knowledge tables."""
+import re
+
 import pytest
 import yaml
 
@@ -100,3 +103,60 @@ def test_knowledge_table_errors_name_the_file(tmp_path):
     with pytest.raises(CatalogueError) as exc:
         knowledge.load(str(d))
     assert "daily_caps.yaml" in str(exc.value) and "caps[0]" in str(exc.value) and "cap" in str(exc.value)
+
+
+def knowledge_copy(tmp_path):
+    import shutil
+
+    d = tmp_path / "kb"
+    shutil.copytree(knowledge.KNOWLEDGE_DIR, d)
+    return d
+
+
+def test_every_knowledge_table_has_a_version(tmp_path):
+    kb = knowledge.load()
+    assert set(kb.versions) == set(knowledge.TABLES) | {"context_rules"} and all(kb.versions.values())
+    d = knowledge_copy(tmp_path)
+    p = d / "daily_caps.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace("version: 1\n", ""), encoding="utf-8")
+    with pytest.raises(CatalogueError) as exc:
+        knowledge.load(str(d))
+    assert "daily_caps.yaml" in str(exc.value) and "version" in str(exc.value)
+
+
+def test_rules_version_covers_catalogue_override_and_knowledge(tmp_path):
+    base = ruleset.load()
+    cat = ruleset.load_catalogue()
+    assert re.fullmatch(re.escape(cat.version) + r"\+kb\.[0-9a-f]{8}", base.version)
+    # a region override keeps its own hash after the catalogue version
+    p = write(tmp_path, "region.yaml", {"region": "某县", "rules": {"XR-SPLIT-ADMISSION": {"params": {"window_days": 7}}}})
+    region = ruleset.load(override=p)
+    assert region.version == f"{ruleset.load_catalogue(override=p).version}+kb.{base.kb.digest}"
+    assert region.version.startswith(cat.version + "+") and region.version != base.version
+
+    def edited(name, old, new):
+        d = knowledge_copy(tmp_path / name)
+        f = d / "planned_cycles.yaml"
+        text = f.read_text(encoding="utf-8")
+        assert old in text
+        f.write_text(text.replace(old, new), encoding="utf-8")
+        return ruleset.load(knowledge_dir=d).version
+
+    bumped = edited("bump", "version: 1", "version: 2")
+    unbumped = edited("content", "terms: [化疗,", "terms: [化学治疗, 化疗,")
+    comment = edited("comment", "# 按疗程计划住院", "# 按疗程(计划)住院")
+    assert len({base.version, bumped, unbumped}) == 3   # a content change counts without a version bump
+    assert comment == base.version                      # comments are not content
+    assert all(v.startswith(cat.version + "+kb.") for v in (bumped, unbumped))
+
+
+def test_rules_commands_print_the_knowledge_versions():
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    version = ruleset.load().version
+    for args in (["rules", "check"], ["rules", "list"]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, res.output
+        assert "daily_caps 1" in res.output and "context_rules 1" in res.output and version in res.output

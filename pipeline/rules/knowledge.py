@@ -1,9 +1,13 @@
 """Knowledge tables (data/knowledge/*.yaml) and the small matchers the checks share: item
 matchers for charges/orders, affirmed-mention search in the record text, and indication /
-support conditions. Tables are validated at load with errors naming the file and entry."""
+support conditions. Tables are validated at load with errors naming the file and entry; each has a
+``version``, and one digest over the tables and the negation cues lets flags record which
+knowledge produced them."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,24 +79,57 @@ def _validate(name: str, path: Path, data: Any) -> None:
                 _validate_condition(f"{where}.{k}[{j}]", c)
         if name == "restricted_drugs" and e["kind"] not in ("sex", "age", "indication", "level"):
             raise CatalogueError(f"{where}.kind: 应为 sex|age|indication|level")
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, (int, str)) or version == "":
+        raise CatalogueError(f"{path}: 缺少 version (知识表版本, 整数或字符串; 修改表内容时递增)")
+
+
+class Knowledge(dict):
+    """Table name → its validated data, with each table's ``versions`` (and the negation cues',
+    as ``context_rules``) and a ``digest`` of their names, versions and contents: a table edited
+    without a version bump still changes the digest."""
+
+    def __init__(self, tables: dict[str, Any], versions: dict[str, str], content_hashes: dict[str, str]):
+        super().__init__(tables)
+        self.versions = versions
+        listing = "".join(f"{n}\t{versions[n]}\t{content_hashes[n]}\n" for n in sorted(versions))
+        self.digest = hashlib.sha256(listing.encode()).hexdigest()[:8]
+
+
+def _read(path: Path, missing: str) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogueError(f"{path}: {missing}") from None
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{path}: YAML 格式错误: {exc}") from None
+
+
+def _content_hash(data: Any) -> str:
+    # Of the parsed data, so comments and layout do not count as a change.
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=4)
-def load(directory: str | None = None) -> dict[str, Any]:
-    """All knowledge tables, validated; cached per directory (the checks use them for every record)."""
+def load(directory: str | None = None) -> Knowledge:
+    """All knowledge tables, validated; cached per directory (the checks use them for every record).
+    The ConText cue file is loaded too: it decides which term mentions are negated."""
     base = Path(directory) if directory else KNOWLEDGE_DIR
-    out = {}
+    tables, versions, hashes = {}, {}, {}
     for name in TABLES:
         path = base / f"{name}.yaml"
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CatalogueError(f"{path}: 知识表不存在") from None
-        except yaml.YAMLError as exc:
-            raise CatalogueError(f"{path}: YAML 格式错误: {exc}") from None
+        data = _read(path, "知识表不存在")
         _validate(name, path, data)
-        out[name] = data
-    return out
+        tables[name], versions[name], hashes[name] = data, str(data["version"]), _content_hash(data)
+    cues = _read(context.RULES_PATH, "否定用语文件不存在")
+    if not isinstance(cues, dict):
+        raise CatalogueError(f"{context.RULES_PATH}: 顶层应为映射")
+    try:
+        context.load_rules()
+    except context.ContextRulesError as exc:
+        raise CatalogueError(str(exc)) from None
+    versions["context_rules"], hashes["context_rules"] = str(cues.get("version", "")), _content_hash(cues)
+    return Knowledge(tables, versions, hashes)
 
 
 # ----------------------------------------------------------------------------------------------

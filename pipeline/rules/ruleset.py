@@ -1,6 +1,6 @@
 """The rules one scoring run applies: the catalogue checked against the checks that exist, with a
 region's override, and the knowledge tables; they evaluate a record view or all stays and stamp
-each flag with the version of the rules that raised it."""
+each flag with the version of the catalogue and knowledge that raised it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,6 +11,7 @@ from pipeline.rules import knowledge
 from pipeline.rules.catalogue import Catalogue
 from pipeline.rules.checks import FAMILIES, PER_RECORD, known_checks
 from pipeline.rules.flags import Flag
+from pipeline.rules.knowledge import Knowledge
 
 
 def load_catalogue(path: str | Path | None = None, override: str | Path | None = None) -> Catalogue:
@@ -22,12 +23,14 @@ def load_catalogue(path: str | Path | None = None, override: str | Path | None =
 @dataclass(frozen=True)
 class RuleSet:
     catalogue: Catalogue
-    kb: dict
+    kb: Knowledge
 
     @property
     def version(self) -> str:
-        """What flags, stays and rule-based scores record as the rules that produced them."""
-        return self.catalogue.version
+        """What flags, stays and rule-based scores record as the rules that produced them: the
+        catalogue's version (with a region override's hash) and the knowledge tables' digest, so
+        records scored under other parameters or other knowledge are known to be stale."""
+        return f"{self.catalogue.version}+kb.{self.kb.digest}"
 
     @property
     def violation_types(self) -> list[str]:

@@ -2,7 +2,8 @@
 + risk score saved per record; cross-record rules at batch end over every stay, after which the
 records whose cross-record flags changed are rescored.
 
-Flags are upserted on their natural key (record, rule, key, catalogue version), so a re-run keeps
+Flags are upserted on their natural key (record, rule, key, rules version: the ``catalogue_version``
+column, which covers the catalogue, a region override and the knowledge tables), so a re-run keeps
 flag ids that reviewers' decisions point to; stale system flags are removed unless reviewed.
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ def flag_brief(flag) -> dict:
 
 
 def score(features: dict, flags: list[dict], model_info: dict | None, violation_types: list[str],
-          catalogue_version: str, ctx: dict) -> dict:
+          rules_version: str, ctx: dict) -> dict:
     """Probability of non-compliance with its explanation; rule-based until a model is trained."""
     feats = dict(features, **flag_features(flags, violation_types))
     model = None
@@ -57,7 +58,7 @@ def score(features: dict, flags: list[dict], model_info: dict | None, violation_
     if model is None:
         flagged = sorted({f["violation_type"] for f in flags})
         why = f"classifier {model_info['version']} unusable" if model_info else "no promoted classifier"
-        return {"model_version": f"rules@{catalogue_version}", "probability": round(rule_risk(flags), 4),
+        return {"model_version": f"rules@{rules_version}", "probability": round(rule_risk(flags), 4),
                 "explanation": {"method": f"rules (noisy-or of rule weights): {why}",
                                 "top_features": [{"feature": f"flags_{t}", "value": feats[f"flags_{t}"]} for t in flagged]}}
     x = vector(feats, model.feature_names)
@@ -69,7 +70,7 @@ def score(features: dict, flags: list[dict], model_info: dict | None, violation_
 
 
 def _same_finding(db, old: dict, k: tuple, row: dict) -> tuple | None:
-    """The key of an earlier catalogue version's flag for the same rule and key that may become
+    """The key of an earlier rules version's flag for the same rule and key that may become
     ``row``: any such unreviewed flag, or a reviewed one whose reason and amount are unchanged
     (a reviewed flag that now says something else stays as it was decided, beside the new one)."""
     for ok, (fid, reason, amount) in old.items():
@@ -99,7 +100,7 @@ def sync_flags(db, record_id: int, rows: list[dict], rule_ids: set[str]) -> bool
         new_keys.add(k)
         if k not in old or old[k][1:] != (row["reason"], row["amount"]):
             changed = True
-        if k not in old:   # a catalogue upgrade: the same finding keeps its flag id (and reviews)
+        if k not in old:   # a rules upgrade: the same finding keeps its flag id (and reviews)
             prior = _same_finding(db, old, k, row)
             if prior is not None:
                 new_keys.add(prior)

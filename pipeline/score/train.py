@@ -86,9 +86,10 @@ def match(db, labels: list[dict]) -> dict[int, dict]:
 
 
 def stale_records(db, version: str, ids) -> dict[int, str]:
-    """record id → the catalogue version it was scored under, for records of ``ids`` scored under
-    another version than ``version``. Stays written before versions were recorded count as stale
-    when they have system flags of other versions only."""
+    """record id → the rules version it was scored under, for records of ``ids`` scored under
+    another version than ``version`` (``RuleSet.version``: catalogue, override and knowledge tables,
+    so a knowledge change makes records stale too). Stays written before versions were recorded
+    count as stale when they have system flags of other versions only."""
     wanted = set(ids)
     out = {}
     for rid, scored_with in db.execute("SELECT record_id, catalogue_version FROM stays"):
@@ -110,9 +111,9 @@ def features_of(db, stage: ScoreStage, ids) -> dict[int, dict]:
     if stale:
         versions = ", ".join(sorted(set(stale.values())))
         raise TrainError(
-            f"{len(stale)} 份病历按旧版规则目录 ({versions}) 评分，当前版本为 {rules.version}；其规则特征为空，"
-            f"不能用于训练。先重新评分: `medreview run --stages score --rescore` "
-            f"({len(stale)} records were scored under catalogue {versions}, not {rules.version})")
+            f"{len(stale)} 份病历按其他版本的规则目录或知识表 ({versions}) 评分，当前版本为 {rules.version}；"
+            f"其规则特征为空，不能用于训练。先重新评分: `medreview run --stages score --rescore` "
+            f"({len(stale)} records were scored under rules {versions}, not {rules.version})")
     rows = dict(db.execute("SELECT record_id, features FROM stays WHERE features IS NOT NULL").fetchall())
     return {rid: dict(json.loads(rows[rid]), **flag_features(stage._flags_of(db, rid), rules.violation_types))
             for rid in sorted(ids) if rid in rows}
