@@ -136,10 +136,12 @@ def load(directory: str | None = None) -> Knowledge:
 # Matching helpers.
 
 def norm(s: str | None) -> str:
+    """Text as the matchers compare it: NFKC (full-width → ASCII), no spaces."""
     return normalize_text(s or "").replace(" ", "")
 
 
 def matches_item(m: dict, name: str | None, code: str | None = None) -> bool:
+    """Whether an item matcher (``{names, codes, not_names}``) matches a charge or order."""
     if code and code in (m.get("codes") or ()):
         return True
     n = norm(name)
@@ -151,15 +153,18 @@ def matches_item(m: dict, name: str | None, code: str | None = None) -> bool:
 
 
 def charges_matching(view: RecordView, m: dict, charges: list[Charge] | None = None) -> list[Charge]:
+    """The billed charges (or ``charges``) an item matcher matches."""
     return [c for c in (charges if charges is not None else view.billed()) if matches_item(m, c.item_name, c.item_code)]
 
 
 def icd_matches(code: str | None, prefixes) -> bool:
+    """Whether an ICD-10 code starts with any of ``prefixes`` (case and width ignored)."""
     c = norm(code).upper()
     return bool(c) and any(c.startswith(norm(p).upper()) for p in prefixes)
 
 
 def diagnosis_fields(view: RecordView, exclude=None):
+    """The record's diagnosis fields, less ``exclude`` (a diagnosis cannot support itself)."""
     return [f for f in view.fields if f.name in DIAGNOSIS_FIELDS and f is not exclude]
 
 
@@ -279,6 +284,7 @@ def condition_hit(view: RecordView, cond: dict, *, exclude_field=None,
 
 
 def any_condition(view: RecordView, conds, **kw) -> Hit | None:
+    """Evidence of the first of ``conds`` that holds (see ``condition_hit``), or None."""
     for c in conds or ():
         hit = condition_hit(view, c, **kw)
         if hit:

@@ -22,6 +22,8 @@ def load_catalogue(path: str | Path | None = None, override: str | Path | None =
 
 @dataclass(frozen=True)
 class RuleSet:
+    """A validated catalogue and knowledge tables, loaded once per run and shared by its workers."""
+
     catalogue: Catalogue
     kb: Knowledge
 
