@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline import store  # noqa: E402
 from pipeline.dates import normalize_text  # noqa: E402
-from pipeline.rules import catalogue  # noqa: E402
+from pipeline.rules import ruleset  # noqa: E402
 from pipeline.score.train import match, read_labels  # noqa: E402
 
 MEDREVIEW = [sys.executable, str(ROOT / "cli.py")]
@@ -105,7 +105,7 @@ def evaluate(db_path: Path, labels_path: Path, *, scored_only: bool = False) -> 
     from sklearn.metrics import roc_auc_score
 
     db = store.connect(db_path)
-    cat = catalogue.load()
+    cat = ruleset.load_catalogue()
     vtype = {r.id: r.violation_type for r in cat.rules}
     matched = match(db, read_labels(labels_path))
     if scored_only:

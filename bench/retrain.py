@@ -88,7 +88,7 @@ def one_split(db_path: Path, batch: Path, split_seed: int, args, out: list[dict]
         row = {rid: k for k, rid in enumerate(ids)}
         rnd = random.Random(split_seed)
         held, base, pool = split(ids, y, rnd, args.heldout, args.base)
-        rule_types = {r.id: r.violation_type for r in stage.rules()[0].rules}
+        rule_types = {r.id: r.violation_type for r in stage.rules().catalogue.rules}
         made = simulate_reviewer(db, truth, rule_types, args.decisions, records=pool)
         if made == 0:
             raise SystemExit(f"split {split_seed}: the pool of {len(pool)} records has no flags to decide;"

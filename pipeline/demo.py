@@ -46,9 +46,9 @@ def _truth(db, labels_path: Path) -> dict[int, set[str]]:
 def _simulate_reviews(db, labels_path: Path, n: int, annotations_dir: Path) -> tuple[int, dict]:
     from pipeline.annotations.export import export_decisions
     from pipeline.annotations.simulate import simulate_reviewer
-    from pipeline.rules import catalogue
+    from pipeline.rules import ruleset
 
-    rule_types = {r.id: r.violation_type for r in catalogue.load().rules}
+    rule_types = {r.id: r.violation_type for r in ruleset.load_catalogue().rules}
     made = simulate_reviewer(db, _truth(db, labels_path), rule_types, n, user="demo-reviewer")
     return made, export_decisions(db, annotations_dir, mask=True)
 

@@ -187,7 +187,7 @@ def test_shipped_models_are_registered_intact_and_current():
     from pathlib import Path
 
     from pipeline.nlp.pipeline import DEFAULT_MODEL
-    from pipeline.rules import catalogue
+    from pipeline.rules import ruleset
     from pipeline.score.classifier import RiskModel
     from pipeline.score.features import flag_features
 
@@ -202,5 +202,5 @@ def test_shipped_models_are_registered_intact_and_current():
     clf = current["classifier"]
     assert clf["metrics"]["auc"] >= 0.95 and clf["metrics"]["n_heldout"] >= 40
     model = RiskModel.load(clf["path"])
-    types = sorted({r.violation_type for r in catalogue.load().rules})
+    types = sorted({r.violation_type for r in ruleset.load_catalogue().rules})
     assert set(flag_features([], types)) <= set(model.feature_names)   # reads today's rule outputs

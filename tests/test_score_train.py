@@ -1,7 +1,9 @@
 """`train classifier` on hand-built scored records: held-out metrics, registered and promoted in
 the model registry (guard through the CLI), reviewer decisions as labels, and the scoring stage
 loading whatever the registry has promoted."""
+import functools
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -12,7 +14,10 @@ from pipeline.models import registry
 from pipeline.annotations import export_decisions
 from pipeline.annotations.simulate import simulate_reviewer
 from pipeline.commands import train as train_commands
+from pipeline.rules import knowledge
+from pipeline.run import run_stage
 from pipeline.score import train
+from pipeline.score.stage import ScoreStage
 from test_score_stage import add_record, score_all
 
 runner = CliRunner()
@@ -221,6 +226,40 @@ def test_training_refuses_records_scored_under_another_catalogue_until_rescored(
     assert {r[0] for r in db.execute("SELECT DISTINCT catalogue_version FROM stays")} == {version[0][0]}
     res = train.train_classifier(db_path, labels, root)
     assert res["metrics"]["auc"] == 1.0 and res["promoted"]
+
+
+@pytest.mark.parametrize("edit", ["bump", "no-bump"])
+def test_training_refuses_records_scored_under_other_knowledge_until_rescored(db_path, tmp_path, root, edit):
+    """Records scored with other knowledge tables (an edited copy, its version bumped or not) are
+    stale for training under the packaged tables until they are rescored."""
+    db, labels = batch(db_path, tmp_path)
+    kb_dir = tmp_path / "kb"
+    shutil.copytree(knowledge.KNOWLEDGE_DIR, kb_dir)
+    table = kb_dir / "drug_indications.yaml"
+    text = table.read_text(encoding="utf-8")
+    table.write_text(text.replace("version: 1", "version: 2") if edit == "bump"
+                     else text + "  - drug: {names: [某新药]}\n    requires_any: [{icd: [Z99]}]\n", encoding="utf-8")
+    packaged = ScoreStage(db_path=str(db_path)).rules().version
+    edited = ScoreStage(db_path=str(db_path), knowledge_dir=str(kb_dir)).rules().version
+    assert edited != packaged and edited.split("+kb.")[0] == packaged.split("+kb.")[0]
+
+    db.execute("UPDATE records SET stage = 'extracted'")
+    run_stage(db, functools.partial(ScoreStage, db_path=str(db_path), knowledge_dir=str(kb_dir)), executor="inline")
+    assert {r[0] for r in db.execute("SELECT DISTINCT catalogue_version FROM stays")} == {edited}
+    assert {r[0] for r in db.execute("SELECT DISTINCT catalogue_version FROM flags")} == {edited}
+    assert f"rules@{edited}" in {r[0] for r in db.execute("SELECT model_version FROM scores")}
+    ids = [r[0] for r in db.execute("SELECT id FROM records")]
+    assert train.stale_records(db, packaged, ids) == {rid: edited for rid in ids}
+    with pytest.raises(train.TrainError, match="--rescore") as exc:
+        train.train_classifier(db_path, labels, root)
+    assert str(exc.value).startswith("16 ") and edited in str(exc.value)
+    assert not (root / "classifier").exists()
+
+    res = runner.invoke(app, ["run", "--db", str(db_path), "--stages", "score", "--rescore", "--executor", "inline"])
+    assert res.exit_code == 0, res.output
+    assert "rescoring 16" in res.output
+    assert train.stale_records(db, packaged, ids) == {}
+    assert train.train_classifier(db_path, labels, root)["promoted"]
 
 
 def test_rescore_needs_the_score_stage(db_path, tmp_path):

@@ -69,7 +69,7 @@ def retrain_ner(annotations: Path, data_dir: Path | None, models_dir: Path | Non
 def train_classifier(db_path: Path, labels: Path | None, models_dir: Path | None, rules_override: Path | None,
                      *, annotations: Path | None = None, force: bool = False) -> int:
     """Train the risk classifier on scored records and their labels, register, promote unless worse."""
-    from pipeline.rules.catalogue import CatalogueError
+    from pipeline.rules.errors import CatalogueError
     from pipeline.score.train import TrainError, train_classifier as train
 
     try:

@@ -5,6 +5,9 @@ pseudo-cue), the scope runs forward and/or backward from the cue until a termina
 punctuation always, clause punctuation (，) for cues marked ``clause``, terminator words, and the
 ``max_gap`` distance. An entity wholly inside a scope gets the cue's attribute. Section defaults
 (既往史 → historical, 家族史 → family) are added on top.
+
+It judges the entities the NLP stage finds and the term mentions the rules search the record text
+for (``pipeline.rules.knowledge``), so both read negation from the same cue file.
 """
 from __future__ import annotations
 

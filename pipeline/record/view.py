@@ -139,10 +139,6 @@ class Entity:
     page_id: int | None = None
     line_id: int | None = None
 
-    @property
-    def affirmed(self) -> bool:
-        return not (self.negated or self.family or self.historical)
-
 
 @dataclass
 class RecordView:
@@ -265,13 +261,6 @@ class RecordView:
 
     def lines_page_no(self) -> dict[int, int]:
         return {ln.page_id: ln.page_no for ln in self.lines.values()}
-
-    def section_of(self, section_id: int | None) -> Section | None:
-        return next((s for s in self.sections if s.id == section_id), None)
-
-    def sections_in(self, *doc_types: str) -> list[Section]:
-        ids = {d.id for d in self.documents if d.doc_type in doc_types}
-        return [s for s in self.sections if s.document_id in ids]
 
     # --- evidence -------------------------------------------------------------------------
     def evidence(self, *, line_id: int | None = None, page_id: int | None = None, text: str | None = None,

@@ -37,9 +37,9 @@ def reject_reason(code: str | None) -> dict:
 def rule_catalogue():
     """The packaged rule catalogue (``pipeline.rules``), or None while it cannot be loaded."""
     try:
-        from pipeline.rules import catalogue
+        from pipeline.rules import ruleset
 
-        return catalogue.load()
+        return ruleset.load_catalogue()
     except (ImportError, ValueError, OSError) as exc:
         log.warning("rule catalogue unavailable, legal basis not shown: %s", exc)
         return None

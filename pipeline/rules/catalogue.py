@@ -9,7 +9,9 @@ key so whoever edits it can fix it. A region override file looks like::
       CH-NO-ORDER: {enabled: false}
 
 It may only change ``enabled`` and existing parameters (type- and range-checked); the resulting
-catalogue version becomes ``<version>+<region>`` so flags record which parameters produced them.
+catalogue version becomes ``<version>+<hash of the override>`` so flags record which parameters
+produced them. Which families and checks exist is the caller's to say (``pipeline.rules.ruleset``),
+so this module knows nothing of the check code.
 """
 from __future__ import annotations
 
@@ -21,16 +23,14 @@ from typing import Any
 
 import yaml
 
+from pipeline.rules.errors import CatalogueError
+
 DEFAULT_PATH = Path(__file__).parent / "data" / "catalogue.yaml"
 SEVERITIES = ("明确违规", "可疑")
 PARAM_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": list}
-RULE_KEYS = {"id", "name", "category", "violation_type", "legal_basis", "severity", "score", "engine",
+RULE_KEYS = {"id", "name", "category", "violation_type", "legal_basis", "severity", "score", "family",
              "check", "enabled", "evidence", "params"}
-REQUIRED = ("id", "name", "category", "violation_type", "legal_basis", "severity", "engine", "check")
-
-
-class CatalogueError(ValueError):
-    """A catalogue or override file is invalid; the message names the file and key."""
+REQUIRED = ("id", "name", "category", "violation_type", "legal_basis", "severity", "family", "check")
 
 
 @dataclass
@@ -41,8 +41,8 @@ class Rule:
     violation_type: str
     legal_basis: str
     severity: str
-    engine: str
-    check: str
+    family: str      # the checks module: cross_record | timeline | charges | clinical
+    check: str       # a function in that module's CHECKS
     score: float = 0.5
     enabled: bool = True
     evidence: str = ""
@@ -56,8 +56,8 @@ class Catalogue:
     rules: list[Rule]
     path: str = ""
 
-    def enabled(self, engine: str | None = None) -> list[Rule]:
-        return [r for r in self.rules if r.enabled and (engine is None or r.engine == engine)]
+    def enabled(self, family: str | None = None) -> list[Rule]:
+        return [r for r in self.rules if r.enabled and (family is None or r.family == family)]
 
     def get(self, rule_id: str) -> Rule:
         for r in self.rules:
@@ -89,8 +89,9 @@ def _read_yaml(path: Path) -> Any:
         raise CatalogueError(f"{path}: YAML 格式错误: {exc}") from None
 
 
-def parse(data: Any, source: str, known_checks: dict[str, set[str]] | None = None) -> Catalogue:
-    """Validate catalogue data (already parsed YAML); ``source`` names the file in errors."""
+def parse(data: Any, source: str, known_checks: dict[str, set[str]]) -> Catalogue:
+    """Validate catalogue data (already parsed YAML) against ``known_checks`` (family → check
+    names); ``source`` names the file in errors."""
     if not isinstance(data, dict):
         raise CatalogueError(f"{source}: 顶层应为映射 (version, rules)")
     version = data.get("version")
@@ -117,11 +118,10 @@ def parse(data: Any, source: str, known_checks: dict[str, set[str]] | None = Non
         seen.add(raw["id"])
         if raw["severity"] not in SEVERITIES:
             raise CatalogueError(f"{where}: severity 应为 {' | '.join(SEVERITIES)}, 实际为 {raw['severity']!r}")
-        if known_checks is not None:
-            if raw["engine"] not in known_checks:
-                raise CatalogueError(f"{where}: 未知的 engine {raw['engine']!r} (可选: {', '.join(sorted(known_checks))})")
-            if raw["check"] not in known_checks[raw["engine"]]:
-                raise CatalogueError(f"{where}: engine {raw['engine']} 没有 check {raw['check']!r}")
+        if raw["family"] not in known_checks:
+            raise CatalogueError(f"{where}: 未知的 family {raw['family']!r} (可选: {', '.join(sorted(known_checks))})")
+        if raw["check"] not in known_checks[raw["family"]]:
+            raise CatalogueError(f"{where}: family {raw['family']} 没有 check {raw['check']!r}")
         score = raw.get("score", 0.5)
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 1:
             raise CatalogueError(f"{where}: score 应为 0–1 之间的数")
@@ -136,7 +136,7 @@ def parse(data: Any, source: str, known_checks: dict[str, set[str]] | None = Non
             params[name] = _check_value(where, name, spec, spec["default"])
         rules.append(Rule(
             id=raw["id"], name=raw["name"], category=raw["category"], violation_type=raw["violation_type"],
-            legal_basis=raw["legal_basis"], severity=raw["severity"], engine=raw["engine"], check=raw["check"],
+            legal_basis=raw["legal_basis"], severity=raw["severity"], family=raw["family"], check=raw["check"],
             score=float(score), enabled=bool(raw.get("enabled", True)), evidence=raw.get("evidence", ""),
             params=params, param_specs=specs,
         ))
@@ -185,12 +185,11 @@ def apply_override(cat: Catalogue, data: Any, source: str) -> Catalogue:
     return out
 
 
-def load(path: str | Path | None = None, override: str | Path | None = None) -> Catalogue:
-    """The catalogue at ``path`` (default: the packaged one), with an optional region override."""
-    from pipeline.rules.engines import known_checks
-
+def read(path: str | Path | None, override: str | Path | None, known_checks: dict[str, set[str]]) -> Catalogue:
+    """The catalogue at ``path`` (default: the packaged one) checked against ``known_checks``
+    (family → check names), with an optional region override applied."""
     path = Path(path) if path else DEFAULT_PATH
-    cat = parse(_read_yaml(path), str(path), known_checks())
+    cat = parse(_read_yaml(path), str(path), known_checks)
     if override:
         cat = apply_override(cat, _read_yaml(Path(override)), str(override))
     return cat

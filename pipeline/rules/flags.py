@@ -15,13 +15,19 @@ class Flag:
     charge_ids: list[int] = field(default_factory=list)
     amount: float = 0.0           # amount at risk, 元
     record_id: int | None = None  # set by cross-record rules (which flag one of many records)
-    # Filled from the catalogue by the engine runner:
+    # Filled from the catalogue rule that raised it (stamp):
     rule_name: str = ""
     category: str = ""
     severity: str = ""
     violation_type: str = ""
     score: float = 0.0
     catalogue_version: str = ""
+
+    def stamp(self, rule, version: str) -> Flag:
+        """Fill in the raising catalogue rule's id and metadata and the version of the rules."""
+        self.rule_id, self.rule_name, self.category, self.severity = rule.id, rule.name, rule.category, rule.severity
+        self.violation_type, self.score, self.catalogue_version = rule.violation_type, rule.score, version
+        return self
 
     def row(self, record_id: int, created_at: str, dumps) -> dict:
         """The `flags` table row (see m0001_core)."""

@@ -1,9 +1,13 @@
-"""Knowledge tables (data/knowledge/*.yaml) and the small matchers the engines share: item
+"""Knowledge tables (data/knowledge/*.yaml) and the small matchers the checks share: item
 matchers for charges/orders, affirmed-mention search in the record text, and indication /
-support conditions. Tables are validated at load with errors naming the file and entry."""
+support conditions. Tables are validated at load with errors naming the file and entry; each has a
+``version``, and one digest over the tables and the negation cues lets flags record which
+knowledge produced them."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +16,9 @@ from typing import Any
 import yaml
 
 from pipeline.dates import normalize_text
-from pipeline.rules.catalogue import CatalogueError
-from pipeline.record.view import Evidence
-from pipeline.record.view import Charge, RecordView
+from pipeline.nlp import context
+from pipeline.record.view import Charge, Evidence, RecordView
+from pipeline.rules.errors import CatalogueError
 
 KNOWLEDGE_DIR = Path(__file__).parent / "data" / "knowledge"
 
@@ -32,7 +36,6 @@ TABLES = {
     "drug_indications": ("drugs", ("drug", "requires_any")),
     "order_support": ("items", ("item", "routes", "terms")),   # + frequencies: {abbrev: doses/day}
     "planned_cycles": (None, ("icd", "terms", "emergency_terms", "transfer_discharge_modes")),
-    "negation": (None, ("cues", "pseudo", "clause_breaks")),
 }
 CONDITION_KEYS = {"icd", "terms", "lab", "orders", "long_orders", "charges"}
 DIAGNOSIS_FIELDS = ("main_diagnosis", "other_diagnosis", "admission_diagnosis", "discharge_diagnosis")
@@ -76,34 +79,69 @@ def _validate(name: str, path: Path, data: Any) -> None:
                 _validate_condition(f"{where}.{k}[{j}]", c)
         if name == "restricted_drugs" and e["kind"] not in ("sex", "age", "indication", "level"):
             raise CatalogueError(f"{where}.kind: 应为 sex|age|indication|level")
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, (int, str)) or version == "":
+        raise CatalogueError(f"{path}: 缺少 version (知识表版本, 整数或字符串; 修改表内容时递增)")
+
+
+class Knowledge(dict):
+    """Table name → its validated data, with each table's ``versions`` (and the negation cues',
+    as ``context_rules``) and a ``digest`` of their names, versions and contents: a table edited
+    without a version bump still changes the digest."""
+
+    def __init__(self, tables: dict[str, Any], versions: dict[str, str], content_hashes: dict[str, str]):
+        super().__init__(tables)
+        self.versions = versions
+        listing = "".join(f"{n}\t{versions[n]}\t{content_hashes[n]}\n" for n in sorted(versions))
+        self.digest = hashlib.sha256(listing.encode()).hexdigest()[:8]
+
+
+def _read(path: Path, missing: str) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogueError(f"{path}: {missing}") from None
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{path}: YAML 格式错误: {exc}") from None
+
+
+def _content_hash(data: Any) -> str:
+    # Of the parsed data, so comments and layout do not count as a change.
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=4)
-def load(directory: str | None = None) -> dict[str, Any]:
-    """All knowledge tables, validated; cached per directory (engines call this per record)."""
+def load(directory: str | None = None) -> Knowledge:
+    """All knowledge tables, validated; cached per directory (the checks use them for every record).
+    The ConText cue file is loaded too: it decides which term mentions are negated."""
     base = Path(directory) if directory else KNOWLEDGE_DIR
-    out = {}
+    tables, versions, hashes = {}, {}, {}
     for name in TABLES:
         path = base / f"{name}.yaml"
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CatalogueError(f"{path}: 知识表不存在") from None
-        except yaml.YAMLError as exc:
-            raise CatalogueError(f"{path}: YAML 格式错误: {exc}") from None
+        data = _read(path, "知识表不存在")
         _validate(name, path, data)
-        out[name] = data
-    return out
+        tables[name], versions[name], hashes[name] = data, str(data["version"]), _content_hash(data)
+    cues = _read(context.RULES_PATH, "否定用语文件不存在")
+    if not isinstance(cues, dict):
+        raise CatalogueError(f"{context.RULES_PATH}: 顶层应为映射")
+    try:
+        context.load_rules()
+    except context.ContextRulesError as exc:
+        raise CatalogueError(str(exc)) from None
+    versions["context_rules"], hashes["context_rules"] = str(cues.get("version", "")), _content_hash(cues)
+    return Knowledge(tables, versions, hashes)
 
 
 # ----------------------------------------------------------------------------------------------
 # Matching helpers.
 
 def norm(s: str | None) -> str:
+    """Text as the matchers compare it: NFKC (full-width → ASCII), no spaces."""
     return normalize_text(s or "").replace(" ", "")
 
 
 def matches_item(m: dict, name: str | None, code: str | None = None) -> bool:
+    """Whether an item matcher (``{names, codes, not_names}``) matches a charge or order."""
     if code and code in (m.get("codes") or ()):
         return True
     n = norm(name)
@@ -115,15 +153,18 @@ def matches_item(m: dict, name: str | None, code: str | None = None) -> bool:
 
 
 def charges_matching(view: RecordView, m: dict, charges: list[Charge] | None = None) -> list[Charge]:
+    """The billed charges (or ``charges``) an item matcher matches."""
     return [c for c in (charges if charges is not None else view.billed()) if matches_item(m, c.item_name, c.item_code)]
 
 
 def icd_matches(code: str | None, prefixes) -> bool:
+    """Whether an ICD-10 code starts with any of ``prefixes`` (case and width ignored)."""
     c = norm(code).upper()
     return bool(c) and any(c.startswith(norm(p).upper()) for p in prefixes)
 
 
 def diagnosis_fields(view: RecordView, exclude=None):
+    """The record's diagnosis fields, less ``exclude`` (a diagnosis cannot support itself)."""
     return [f for f in view.fields if f.name in DIAGNOSIS_FIELDS and f is not exclude]
 
 
@@ -134,20 +175,10 @@ class Hit:
     what: str
 
 
-def _negated(text: str, start: int, neg: dict) -> bool:
-    breaks = neg["clause_breaks"]
-    i = start
-    while i > 0 and text[i - 1] not in breaks:
-        i -= 1
-    clause = text[i:start]
-    for p in neg["pseudo"]:
-        clause = clause.replace(p, "")
-    return any(cue in clause for cue in neg["cues"])
-
-
-def affirmed_term(text: str, terms, kb: dict, mask=()) -> str | None:
-    """The first term with a mention in ``text`` that is not negated in its clause; ``mask``
-    strings are blanked first (an item's own name must not count as its indication)."""
+def affirmed_term(text: str, terms, mask=()) -> str | None:
+    """The first term with a mention in ``text`` that the ConText cues (``pipeline.nlp.context``,
+    the detector entities use) do not negate; ``mask`` strings are blanked first (an item's own
+    name must not count as its indication). Uncertain, historical and family mentions count."""
     text = norm(text)
     for m in mask:
         if m:
@@ -155,13 +186,12 @@ def affirmed_term(text: str, terms, kb: dict, mask=()) -> str | None:
     for t in terms:
         t = norm(t)
         for m in re.finditer(re.escape(t), text):
-            if not _negated(text, m.start(), kb["negation"]):
+            if not context.attributes(text, [m.span()])[0]["negated"]:
                 return t
     return None
 
 
-def find_terms(view: RecordView, terms, kb: dict, *, skip_diagnosis_text: bool = False,
-               sections=None, mask=()) -> Hit | None:
+def find_terms(view: RecordView, terms, *, skip_diagnosis_text: bool = False, sections=None, mask=()) -> Hit | None:
     """First affirmed mention of any term in the record's sections (negated mentions skipped)."""
     if not terms:
         return None
@@ -170,20 +200,9 @@ def find_terms(view: RecordView, terms, kb: dict, *, skip_diagnosis_text: bool =
     for s in view.sections if sections is None else sections:
         if skip_diagnosis_text and (s.document_id in skip_docs or any(k in (s.name or "") for k in DIAGNOSIS_SECTIONS)):
             continue
-        t = affirmed_term(s.text, wanted, kb, mask)
+        t = affirmed_term(s.text, wanted, mask)
         if t:
             return Hit(_section_evidence(view, s, t), t)
-    # Entities come from the same section text; they are consulted only for records without
-    # sections, so the verdict does not depend on two negation detectors disagreeing.
-    if sections is not None or view.sections:
-        return None
-    for e in view.entities:
-        if e.affirmed and any(t in norm(e.text) for t in wanted) and not any(norm(m) in norm(e.text) for m in mask if m):
-            s = view.section_of(e.section_id)
-            if skip_diagnosis_text and s is not None and any(k in (s.name or "") for k in DIAGNOSIS_SECTIONS):
-                continue
-            return Hit(view.evidence(line_id=e.line_id, page_id=e.page_id, text=e.text,
-                                     section=s.name if s else None), e.text)
     return None
 
 
@@ -229,7 +248,7 @@ def _lab_hit(view: RecordView, spec: dict) -> Hit | None:
     return None
 
 
-def condition_hit(view: RecordView, cond: dict, kb: dict, *, exclude_field=None,
+def condition_hit(view: RecordView, cond: dict, *, exclude_field=None,
                   skip_diagnosis_text: bool = False, mask=(), diagnoses=DIAGNOSIS_FIELDS) -> Hit | None:
     """Evidence that ``cond`` holds on the record, or None. ``diagnoses``: which diagnosis
     fields an ``icd`` condition looks at."""
@@ -258,15 +277,16 @@ def condition_hit(view: RecordView, cond: dict, kb: dict, *, exclude_field=None,
             if any(norm(t) in norm(c.item_name) for t in cond["charges"]):
                 return Hit(view.charge_evidence(c), c.item_name)
     if "terms" in cond:
-        hit = find_terms(view, cond["terms"], kb, skip_diagnosis_text=skip_diagnosis_text, mask=mask)
+        hit = find_terms(view, cond["terms"], skip_diagnosis_text=skip_diagnosis_text, mask=mask)
         if hit:
             return hit
     return None
 
 
-def any_condition(view: RecordView, conds, kb: dict, **kw) -> Hit | None:
+def any_condition(view: RecordView, conds, **kw) -> Hit | None:
+    """Evidence of the first of ``conds`` that holds (see ``condition_hit``), or None."""
     for c in conds or ():
-        hit = condition_hit(view, c, kb, **kw)
+        hit = condition_hit(view, c, **kw)
         if hit:
             return hit
     return None

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from pipeline.rules.engines.clinical import is_injection
-from pipeline.rules.engines.timeline import NOTE_TYPES, activity_days
+from pipeline.rules.checks.clinical import is_injection
+from pipeline.rules.checks.timeline import NOTE_TYPES, activity_days
 
 CATEGORIES = ("床位费", "护理费", "诊查费", "西药费", "中成药费", "中草药费", "化验费", "检查费", "治疗费",
               "手术费", "麻醉费", "卫生材料费", "其他费")

@@ -2,7 +2,8 @@
 + risk score saved per record; cross-record rules at batch end over every stay, after which the
 records whose cross-record flags changed are rescored.
 
-Flags are upserted on their natural key (record, rule, key, catalogue version), so a re-run keeps
+Flags are upserted on their natural key (record, rule, key, rules version: the ``catalogue_version``
+column, which covers the catalogue, a region override and the knowledge tables), so a re-run keeps
 flag ids that reviewers' decisions point to; stale system flags are removed unless reviewed.
 """
 from __future__ import annotations
@@ -14,10 +15,9 @@ from dataclasses import dataclass
 from pipeline import store
 from pipeline.models import registry
 from pipeline.run.options import parse_options
-from pipeline.rules import catalogue as catalogue_mod
 from pipeline.record import view as record_view
-from pipeline.rules import engines, knowledge
-from pipeline.rules.engines import cross_record
+from pipeline.rules import ruleset
+from pipeline.rules.checks import cross_record
 from pipeline.score.classifier import RiskModel
 from pipeline.score.features import base_features, flag_features, rule_risk, vector
 
@@ -42,7 +42,7 @@ def flag_brief(flag) -> dict:
 
 
 def score(features: dict, flags: list[dict], model_info: dict | None, violation_types: list[str],
-          catalogue_version: str, ctx: dict) -> dict:
+          rules_version: str, ctx: dict) -> dict:
     """Probability of non-compliance with its explanation; rule-based until a model is trained."""
     feats = dict(features, **flag_features(flags, violation_types))
     model = None
@@ -58,7 +58,7 @@ def score(features: dict, flags: list[dict], model_info: dict | None, violation_
     if model is None:
         flagged = sorted({f["violation_type"] for f in flags})
         why = f"classifier {model_info['version']} unusable" if model_info else "no promoted classifier"
-        return {"model_version": f"rules@{catalogue_version}", "probability": round(rule_risk(flags), 4),
+        return {"model_version": f"rules@{rules_version}", "probability": round(rule_risk(flags), 4),
                 "explanation": {"method": f"rules (noisy-or of rule weights): {why}",
                                 "top_features": [{"feature": f"flags_{t}", "value": feats[f"flags_{t}"]} for t in flagged]}}
     x = vector(feats, model.feature_names)
@@ -70,7 +70,7 @@ def score(features: dict, flags: list[dict], model_info: dict | None, violation_
 
 
 def _same_finding(db, old: dict, k: tuple, row: dict) -> tuple | None:
-    """The key of an earlier catalogue version's flag for the same rule and key that may become
+    """The key of an earlier rules version's flag for the same rule and key that may become
     ``row``: any such unreviewed flag, or a reviewed one whose reason and amount are unchanged
     (a reviewed flag that now says something else stays as it was decided, beside the new one)."""
     for ok, (fid, reason, amount) in old.items():
@@ -100,7 +100,7 @@ def sync_flags(db, record_id: int, rows: list[dict], rule_ids: set[str]) -> bool
         new_keys.add(k)
         if k not in old or old[k][1:] != (row["reason"], row["amount"]):
             changed = True
-        if k not in old:   # a catalogue upgrade: the same finding keeps its flag id (and reviews)
+        if k not in old:   # a rules upgrade: the same finding keeps its flag id (and reviews)
             prior = _same_finding(db, old, k, row)
             if prior is not None:
                 new_keys.add(prior)
@@ -150,27 +150,24 @@ class ScoreStage:
             self._model = current_model()
         return self._model
 
-    def rules(self):
+    def rules(self) -> ruleset.RuleSet:
         if self._rules is None:
-            cat = catalogue_mod.load(self.catalogue_path, self.override)
-            kb = knowledge.load(str(self.knowledge_dir) if self.knowledge_dir else None)
-            types = sorted({r.violation_type for r in cat.rules})
-            self._rules = (cat, kb, types)
+            self._rules = ruleset.load(self.catalogue_path, self.override, self.knowledge_dir)
         return self._rules
 
     def _cross_ids(self) -> set[str]:
-        return {r.id for r in self.rules()[0].rules if r.engine == "cross_record"}
+        return {r.id for r in self.rules().catalogue.rules if r.family == "cross_record"}
 
     def _own_ids(self) -> set[str]:
-        return {r.id for r in self.rules()[0].rules if r.engine != "cross_record"}
+        return {r.id for r in self.rules().catalogue.rules if r.family != "cross_record"}
 
     def _flags_of(self, db, record_id: int) -> list[dict]:
-        cat, _, _ = self.rules()
-        by_id = {r.id: r for r in cat.rules}
+        rules = self.rules()
+        by_id = {r.id: r for r in rules.catalogue.rules}
         out = []
         for rule_id, amount, sc in db.execute(
                 "SELECT rule_id, amount, score FROM flags WHERE record_id = ? AND source = 'system'"
-                " AND catalogue_version = ?", (record_id, cat.version)):
+                " AND catalogue_version = ?", (record_id, rules.version)):
             if rule_id in by_id:
                 out.append({"violation_type": by_id[rule_id].violation_type, "amount": amount, "score": sc})
         return out
@@ -178,20 +175,21 @@ class ScoreStage:
     # --- stage protocol -------------------------------------------------------------------
     def prepare(self, db, record):
         cross = [f for f in self._flags_of(db, record["id"])
-                 if f["violation_type"] in {r.violation_type for r in self.rules()[0].enabled("cross_record")}]
+                 if f["violation_type"] in {r.violation_type for r in self.rules().catalogue.enabled("cross_record")}]
         return {"view": record_view.load(db, record["id"]), "cross": cross, "model": self.model()}
 
     def work(self, task, ctx):
-        cat, kb, types = self.rules()
+        rules = self.rules()
         view = task["view"]
-        flags = engines.evaluate(view, cat, kb)
-        stay = cross_record.stay_from_view(view, kb)
-        base = base_features(view, kb)
-        result = score(base, [flag_brief(f) for f in flags] + task["cross"], task["model"], types, cat.version, ctx)
+        flags = rules.evaluate(view)
+        stay = cross_record.stay_from_view(view, rules.kb)
+        base = base_features(view, rules.kb)
+        result = score(base, [flag_brief(f) for f in flags] + task["cross"], task["model"], rules.violation_types,
+                       rules.version, ctx)
         created = store.now()
         yield {
             "flags": [f.row(view.record_id, created, store.dumps) for f in flags],
-            "stay": dict(stay.to_row(store.dumps), features=store.dumps(base), catalogue_version=cat.version),
+            "stay": dict(stay.to_row(store.dumps), features=store.dumps(base), catalogue_version=rules.version),
             "score": result,
         }
 
@@ -211,7 +209,7 @@ class ScoreStage:
 
     def after_batch(self, db):
         """Cross-record rules over every scored stay; rescore the records whose flags changed."""
-        cat, kb, types = self.rules()
+        rules = self.rules()
         rows = db.execute(
             "SELECT s.* FROM stays s JOIN records r ON r.id = s.record_id WHERE r.status != 'failed'").fetchall()
         cols = [d[0] for d in db.execute("SELECT * FROM stays LIMIT 0").description]
@@ -222,7 +220,7 @@ class ScoreStage:
             d.pop("catalogue_version", None)
             d["evidence"] = json.loads(d["evidence"] or "[]")
             stays.append(cross_record.Stay(**d))
-        flags = cross_record.evaluate(stays, cat, kb)
+        flags = rules.evaluate_stays(stays)
         by_record: dict[int, list] = {}
         for f in flags:
             by_record.setdefault(f.record_id, []).append(f)
@@ -237,8 +235,8 @@ class ScoreStage:
             for rid in sorted((set(by_record) | had) & set(features)):
                 rows_ = [f.row(rid, created, store.dumps) for f in by_record.get(rid, [])]
                 if sync_flags(db, rid, rows_, cross_ids):
-                    self._write_score(db, rid, score(features[rid], self._flags_of(db, rid), model_info, types,
-                                                     cat.version, ctx))
+                    self._write_score(db, rid, score(features[rid], self._flags_of(db, rid), model_info,
+                                                     rules.violation_types, rules.version, ctx))
 
     @staticmethod
     def _write_score(db, rid, result):

@@ -86,9 +86,10 @@ def match(db, labels: list[dict]) -> dict[int, dict]:
 
 
 def stale_records(db, version: str, ids) -> dict[int, str]:
-    """record id → the catalogue version it was scored under, for records of ``ids`` scored under
-    another version than ``version``. Stays written before versions were recorded count as stale
-    when they have system flags of other versions only."""
+    """record id → the rules version it was scored under, for records of ``ids`` scored under
+    another version than ``version`` (``RuleSet.version``: catalogue, override and knowledge tables,
+    so a knowledge change makes records stale too). Stays written before versions were recorded
+    count as stale when they have system flags of other versions only."""
     wanted = set(ids)
     out = {}
     for rid, scored_with in db.execute("SELECT record_id, catalogue_version FROM stays"):
@@ -105,16 +106,16 @@ def stale_records(db, version: str, ids) -> dict[int, str]:
 
 def features_of(db, stage: ScoreStage, ids) -> dict[int, dict]:
     """record id → stored base features + flag features, for records that were scored."""
-    cat, _, types = stage.rules()
-    stale = stale_records(db, cat.version, ids)
+    rules = stage.rules()
+    stale = stale_records(db, rules.version, ids)
     if stale:
         versions = ", ".join(sorted(set(stale.values())))
         raise TrainError(
-            f"{len(stale)} 份病历按旧版规则目录 ({versions}) 评分，当前版本为 {cat.version}；其规则特征为空，"
-            f"不能用于训练。先重新评分: `medreview run --stages score --rescore` "
-            f"({len(stale)} records were scored under catalogue {versions}, not {cat.version})")
+            f"{len(stale)} 份病历按其他版本的规则目录或知识表 ({versions}) 评分，当前版本为 {rules.version}；"
+            f"其规则特征为空，不能用于训练。先重新评分: `medreview run --stages score --rescore` "
+            f"({len(stale)} records were scored under rules {versions}, not {rules.version})")
     rows = dict(db.execute("SELECT record_id, features FROM stays WHERE features IS NOT NULL").fetchall())
-    return {rid: dict(json.loads(rows[rid]), **flag_features(stage._flags_of(db, rid), types))
+    return {rid: dict(json.loads(rows[rid]), **flag_features(stage._flags_of(db, rid), rules.violation_types))
             for rid in sorted(ids) if rid in rows}
 
 
@@ -163,7 +164,7 @@ def collect_labels(db, stage: ScoreStage, labels_path=None, annotations=None) ->
             rows = load_decisions(Path(annotations))
         except AnnotationError as exc:
             raise TrainError(str(exc)) from exc
-        by_rule = {r.id: r.violation_type for r in stage.rules()[0].rules}
+        by_rule = {r.id: r.violation_type for r in stage.rules().catalogue.rules}
         confirmed: dict[str, set[str]] = {}
         for r in rows:
             if r["decision"] == "confirmed":
@@ -264,12 +265,12 @@ def train_classifier(db_path, labels_path=None, models_dir=None, rules_override=
     baseline = _baseline(incumbent, feats, held, yh)
 
     staging = registry.staging_dir("classifier", root=root)
-    model.save(staging, {"labels": labels.sources, "catalogue_version": stage.rules()[0].version,
+    model.save(staging, {"labels": labels.sources, "catalogue_version": stage.rules().version,
                          "heldout_hash": heldout_hash, "data_hash": data_hash})
     (staging / HELDOUT_FILE).write_text(json.dumps(held_shas, indent=0), encoding="utf-8")
     card = registry.register("classifier", staging, metrics=metrics, heldout_hash=heldout_hash, data_hash=data_hash,
                              parent=incumbent["version"] if incumbent else None, baseline=baseline,
-                             notes={"labels": labels.sources, "catalogue_version": stage.rules()[0].version},
+                             notes={"labels": labels.sources, "catalogue_version": stage.rules().version},
                              root=root, db=db)
     card = registry.get("classifier", card["version"], root=root)   # with its folder
     try:

@@ -6,10 +6,9 @@ import datetime as dt
 import re
 
 from pipeline.dates import parse_datetime
-from pipeline.record.view import Evidence
+from pipeline.record.view import Document, Evidence, RecordView
 from pipeline.rules.flags import Flag
 from pipeline.rules.knowledge import find_terms, norm
-from pipeline.record.view import Document, RecordView
 
 NOTE_TYPES = ("首次病程记录", "日常病程记录", "上级医师查房记录")
 # Documents written while caring for a present patient: each marks its day as attended.
@@ -109,7 +108,7 @@ def leave_limit(view: RecordView, params: dict, kb: dict) -> list[Flag]:
         text = norm(s.text)
         if not any(t in text for t in terms):
             continue
-        hit = find_terms(view, terms, kb, sections=[s])
+        hit = find_terms(view, terms, sections=[s])
         if hit is None:  # only negated mentions ("未请假")
             continue
         mentions += 1

@@ -1,9 +1,9 @@
 """Clinical-content rules: 低标准入院, 过度检查, 高套诊断, 主诊编码, 诊断与治疗不符."""
 from __future__ import annotations
 
+from pipeline.record.view import RecordView
 from pipeline.rules.flags import Flag
 from pipeline.rules.knowledge import DIAGNOSIS_FIELDS, any_condition, charges_matching, icd_matches, matches_item, norm
-from pipeline.record.view import RecordView
 
 
 def _diag_label(f) -> str:
@@ -32,7 +32,7 @@ def low_standard_admission(view: RecordView, params: dict, kb: dict) -> list[Fla
         return []
     if cond.get("except_age_below") is not None and view.age is not None and view.age < cond["except_age_below"]:
         return []
-    if any_condition(view, cond.get("unless_any"), kb, skip_diagnosis_text=False) is not None:
+    if any_condition(view, cond.get("unless_any"), skip_diagnosis_text=False) is not None:
         return []
     billed = view.billed()
     # Small procedures an outpatient clinic does (e.g. excision of a lipoma under local anaesthesia)
@@ -73,7 +73,7 @@ def over_examination(view: RecordView, params: dict, kb: dict) -> list[Flag]:
         # the test's own name (in plans and reports) is masked so it cannot indicate itself.
         mask = sorted({c.item_name for c in cs} | set(test["item"].get("names") or ()), key=len, reverse=True)
         diagnoses = ("main_diagnosis", "admission_diagnosis") if params["main_diagnosis_only"] else DIAGNOSIS_FIELDS
-        if any_condition(view, test["indications"], kb, mask=mask, diagnoses=diagnoses) is not None:
+        if any_condition(view, test["indications"], mask=mask, diagnoses=diagnoses) is not None:
             continue
         amount = sum(c.amount for c in cs)
         main = view.field("main_diagnosis")
@@ -97,7 +97,7 @@ def unsupported_diagnosis(view: RecordView, params: dict, kb: dict) -> list[Flag
         entry = next((d for d in table if icd_matches(f.code, d["icd"])), None)
         if entry is None or (role == "其他诊断" and not entry.get("cc")):
             continue
-        if any_condition(view, entry["support"], kb, exclude_field=f, skip_diagnosis_text=True) is not None:
+        if any_condition(view, entry["support"], exclude_field=f, skip_diagnosis_text=True) is not None:
             continue
         what = role if role == "主要诊断" else f"其他诊断({entry['cc']})"
         flags.append(Flag(
@@ -126,7 +126,7 @@ def diagnosis_treatment_mismatch(view: RecordView, params: dict, kb: dict) -> li
         ordered = [o for o in view.orders if matches_item(entry["drug"], o.content)]
         if not cs and not ordered:
             continue
-        if any_condition(view, entry["requires_any"], kb) is not None:
+        if any_condition(view, entry["requires_any"]) is not None:
             continue
         name = cs[0].item_name if cs else ordered[0].content
         amount = sum(c.amount for c in cs)

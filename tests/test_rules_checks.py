@@ -1,12 +1,13 @@
-"""Each rule kind on hand-built minimal record views: positive, negative, and exclusions."""
+"""Each rule check on hand-built minimal record views: positive, negative, and exclusions."""
 import pytest
 
-from pipeline.rules import catalogue, engines, knowledge
-from pipeline.rules.engines import charges, clinical, cross_record, timeline
 from pipeline.record.view import Charge, Document, Field, Lab, Line, Order, RecordView, Section
+from pipeline.rules import ruleset
+from pipeline.rules.checks import charges, clinical, cross_record, timeline
 
-KB = knowledge.load()
-CAT = catalogue.load()
+RULES = ruleset.load()
+KB = RULES.kb
+CAT = RULES.catalogue
 
 
 def params(rule_id):
@@ -384,10 +385,10 @@ def test_stay_summary_detects_planned_cycle_and_emergency():
 
 def test_evaluate_stamps_catalogue_metadata():
     v = daily_care(V(sex="男", age=60)).charge("2024-03-02", "黄体酮注射液", 1.8, category="西药费")
-    flags = engines.evaluate(v.view, CAT, KB)
+    flags = RULES.evaluate(v.view)
     drug = [f for f in flags if f.rule_id == "CH-DRUG-RESTRICTION"]
     assert drug and drug[0].violation_type == "drug_restriction" and drug[0].severity == "明确违规"
-    assert drug[0].catalogue_version == CAT.version
+    assert drug[0].catalogue_version == RULES.version
 
 
 def test_over_ordered_long_drug_order_day_above_course():

@@ -7,9 +7,9 @@ from collections import Counter, defaultdict
 from difflib import SequenceMatcher
 
 from pipeline.dates import parse_datetime
+from pipeline.record.view import Charge, RecordView
 from pipeline.rules.flags import Flag
 from pipeline.rules.knowledge import any_condition, charges_matching, find_terms, matches_item, norm
-from pipeline.record.view import Charge, RecordView
 
 LEVELS = {"一级": 1, "二级": 2, "三级": 3}
 # Bill text does not document what was done; it is what is being checked.
@@ -241,11 +241,11 @@ def _documentation(view: RecordView):
     return [s for s in view.sections if s.document_id not in skip]
 
 
-def _documented(view: RecordView, terms, kb: dict):
+def _documented(view: RecordView, terms):
     """Where the record (not its bill) documents any of ``terms``: sections, lab rows, orders."""
     if not terms:
         return None
-    hit = find_terms(view, terms, kb, sections=_documentation(view))
+    hit = find_terms(view, terms, sections=_documentation(view))
     if hit:
         return hit.evidence
     wanted = [norm(t) for t in terms]
@@ -298,9 +298,9 @@ def substitution(view: RecordView, params: dict, kb: dict) -> list[Flag]:
         if performed_ev is None and not _in_reports(view, sub.get("billed_terms")):
             performed_ev = _in_reports(view, sub["performed_terms"])
         if performed_ev is None:
-            if _documented(view, sub.get("billed_terms"), kb):
+            if _documented(view, sub.get("billed_terms")):
                 continue
-            performed_ev = _documented(view, sub["performed_terms"], kb)
+            performed_ev = _documented(view, sub["performed_terms"])
         if performed_ev is None:
             continue
         total = sum(c.amount for c in billed)
@@ -329,7 +329,7 @@ def drug_restriction(view: RecordView, params: dict, kb: dict) -> list[Flag]:
             why = f"{view.age}岁患者"
         elif kind == "level" and level is not None and level < LEVELS.get(rd.get("min_level", ""), 0):
             why = f"{view.hospital_level}医疗机构"
-        elif kind == "indication" and any_condition(view, rd.get("requires_any"), kb) is None:
+        elif kind == "indication" and any_condition(view, rd.get("requires_any")) is None:
             why = "病历中无限定适应症依据的患者"
         if why is None:
             continue

@@ -9,10 +9,9 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 from pipeline.dates import parse_datetime
-from pipeline.record.view import Evidence
+from pipeline.record.view import Evidence, RecordView
 from pipeline.rules.flags import Flag
 from pipeline.rules.knowledge import find_terms, icd_matches, norm
-from pipeline.record.view import RecordView
 
 
 @dataclass
@@ -47,15 +46,15 @@ def stay_from_view(view: RecordView, kb: dict) -> Stay:
             planned = f"{f.value}({f.code})"
             break
     if planned is None:
-        hit = find_terms(view, pc["terms"], kb)
+        hit = find_terms(view, pc["terms"])
         planned = hit.what if hit else None
     if planned is None:
         planned = next((o.content for o in view.orders if any(norm(t) in norm(o.content) for t in pc["terms"])), None)
-    emergency = find_terms(view, pc["emergency_terms"], kb)
+    emergency = find_terms(view, pc["emergency_terms"])
     mode = view.value("discharge_mode") or ""
     transfer = mode if any(norm(m) in norm(mode) for m in pc["transfer_discharge_modes"]) else None
     if transfer is None:
-        hit = find_terms(view, pc.get("transfer_terms") or [], kb)
+        hit = find_terms(view, pc.get("transfer_terms") or [])
         transfer = hit.what if hit else None
     plan = view.value("readmission_plan") or ""
     plan = plan if any(norm(plan).startswith(norm(y)) for y in pc.get("readmission_plan_yes") or ["有"]) else None
@@ -132,13 +131,3 @@ def concurrent_stay(stays: list[Stay], params: dict, kb: dict) -> list[Flag]:
 
 CHECKS = {"split_admission": split_admission, "concurrent_stay": concurrent_stay}
 
-
-def evaluate(stays: list[Stay], catalogue, kb) -> list[Flag]:
-    from pipeline.rules.engines import stamp
-
-    out = []
-    for rule in catalogue.enabled("cross_record"):
-        for flag in CHECKS[rule.check](stays, rule.params, kb):
-            flag.rule_id = rule.id
-            out.append(stamp(flag, rule, catalogue.version))
-    return out

@@ -1,0 +1,60 @@
+"""The rules one scoring run applies: the catalogue checked against the checks that exist, with a
+region's override, and the knowledge tables; they evaluate a record view or all stays and stamp
+each flag with the version of the catalogue and knowledge that raised it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.rules import catalogue as catalogue_mod
+from pipeline.rules import knowledge
+from pipeline.rules.catalogue import Catalogue
+from pipeline.rules.checks import FAMILIES, PER_RECORD, known_checks
+from pipeline.rules.flags import Flag
+from pipeline.rules.knowledge import Knowledge
+
+
+def load_catalogue(path: str | Path | None = None, override: str | Path | None = None) -> Catalogue:
+    """The catalogue at ``path`` (default: the packaged one), every entry naming an existing check,
+    with an optional region override."""
+    return catalogue_mod.read(path, override, known_checks())
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A validated catalogue and knowledge tables, loaded once per run and shared by its workers."""
+
+    catalogue: Catalogue
+    kb: Knowledge
+
+    @property
+    def version(self) -> str:
+        """What flags, stays and rule-based scores record as the rules that produced them: the
+        catalogue's version (with a region override's hash) and the knowledge tables' digest, so
+        records scored under other parameters or other knowledge are known to be stale."""
+        return f"{self.catalogue.version}+kb.{self.kb.digest}"
+
+    @property
+    def violation_types(self) -> list[str]:
+        return sorted({r.violation_type for r in self.catalogue.rules})
+
+    def evaluate(self, view) -> list[Flag]:
+        """All enabled per-record rules over one record view."""
+        out: list[Flag] = []
+        for rule in self.catalogue.rules:
+            if rule.enabled and rule.family in PER_RECORD:
+                out += [f.stamp(rule, self.version) for f in FAMILIES[rule.family][rule.check](view, rule.params, self.kb)]
+        return out
+
+    def evaluate_stays(self, stays) -> list[Flag]:
+        """All enabled cross-record rules over every stay (``checks.cross_record.Stay``)."""
+        out: list[Flag] = []
+        for rule in self.catalogue.enabled("cross_record"):
+            out += [f.stamp(rule, self.version) for f in FAMILIES["cross_record"][rule.check](stays, rule.params, self.kb)]
+        return out
+
+
+def load(catalogue_path: str | Path | None = None, override: str | Path | None = None,
+         knowledge_dir: str | Path | None = None) -> RuleSet:
+    """The packaged rules, or those at the given paths; a bad file raises ``CatalogueError``."""
+    return RuleSet(load_catalogue(catalogue_path, override), knowledge.load(str(knowledge_dir) if knowledge_dir else None))
