@@ -207,16 +207,11 @@ def retrain_ner(annotations: Path, *, data_dir: Path | None = None, models_dir: 
         raise
     metrics = {**new["metrics"], "n_corrections_train": stats["corrections_train"],
                "n_corrections_heldout": len(corr_held), "train_s": train_s}
-    card = registry.register("ner", staging, metrics=metrics, heldout_hash=heldout_hash, data_hash=data_hash,
-                             parent=incumbent["version"] if incumbent else None, baseline=baseline,
-                             notes={"annotations_version": ann_version, "heldout_detail": new["detail"], "stats": stats,
-                                    "heldout": "Yidu-S4K/CCKS 2017 fixed 20 % + corrections with text hash % 5 == 0"},
-                             root=root)
-    card = registry.get("ner", card["version"], root=root)
-    try:
-        event = registry.promote("ner", card["version"], force=force, root=root)
-        promoted, reason = True, event["reason"] + ("（强制 forced）" if event["forced"] else "")
-    except registry.PromotionRefused as exc:
-        promoted, reason = False, str(exc)
+    res = registry.register_and_promote(
+        "ner", staging, force=force, root=root, metrics=metrics, heldout_hash=heldout_hash, data_hash=data_hash,
+        parent=incumbent["version"] if incumbent else None, baseline=baseline,
+        notes={"annotations_version": ann_version, "heldout_detail": new["detail"], "stats": stats,
+               "heldout": "Yidu-S4K/CCKS 2017 fixed 20 % + corrections with text hash % 5 == 0"})
+    card = res["card"]
     return {"card": card, "id": card["id"], "path": card["path"], "metrics": metrics, "baseline": baseline,
-            "promoted": promoted, "reason": reason, "stats": stats}
+            "promoted": res["promoted"], "reason": res["reason"], "stats": stats}

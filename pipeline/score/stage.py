@@ -161,7 +161,7 @@ class ScoreStage:
     def _own_ids(self) -> set[str]:
         return {r.id for r in self.rules().catalogue.rules if r.family != "cross_record"}
 
-    def _flags_of(self, db, record_id: int) -> list[dict]:
+    def flags_of(self, db, record_id: int) -> list[dict]:
         rules = self.rules()
         by_id = {r.id: r for r in rules.catalogue.rules}
         out = []
@@ -174,7 +174,7 @@ class ScoreStage:
 
     # --- stage protocol -------------------------------------------------------------------
     def prepare(self, db, record):
-        cross = [f for f in self._flags_of(db, record["id"])
+        cross = [f for f in self.flags_of(db, record["id"])
                  if f["violation_type"] in {r.violation_type for r in self.rules().catalogue.enabled("cross_record")}]
         return {"view": record_view.load(db, record["id"]), "cross": cross, "model": self.model()}
 
@@ -235,7 +235,7 @@ class ScoreStage:
             for rid in sorted((set(by_record) | had) & set(features)):
                 rows_ = [f.row(rid, created, store.dumps) for f in by_record.get(rid, [])]
                 if sync_flags(db, rid, rows_, cross_ids):
-                    self._write_score(db, rid, score(features[rid], self._flags_of(db, rid), model_info,
+                    self._write_score(db, rid, score(features[rid], self.flags_of(db, rid), model_info,
                                                      rules.violation_types, rules.version, ctx))
 
     @staticmethod

@@ -115,7 +115,7 @@ def features_of(db, stage: ScoreStage, ids) -> dict[int, dict]:
             f"其规则特征为空，不能用于训练。先重新评分: `medreview run --stages score --rescore` "
             f"({len(stale)} records were scored under rules {versions}, not {rules.version})")
     rows = dict(db.execute("SELECT record_id, features FROM stays WHERE features IS NOT NULL").fetchall())
-    return {rid: dict(json.loads(rows[rid]), **flag_features(stage._flags_of(db, rid), rules.violation_types))
+    return {rid: dict(json.loads(rows[rid]), **flag_features(stage.flags_of(db, rid), rules.violation_types))
             for rid in sorted(ids) if rid in rows}
 
 
@@ -268,15 +268,10 @@ def train_classifier(db_path, labels_path=None, models_dir=None, rules_override=
     model.save(staging, {"labels": labels.sources, "catalogue_version": stage.rules().version,
                          "heldout_hash": heldout_hash, "data_hash": data_hash})
     (staging / HELDOUT_FILE).write_text(json.dumps(held_shas, indent=0), encoding="utf-8")
-    card = registry.register("classifier", staging, metrics=metrics, heldout_hash=heldout_hash, data_hash=data_hash,
-                             parent=incumbent["version"] if incumbent else None, baseline=baseline,
-                             notes={"labels": labels.sources, "catalogue_version": stage.rules().version},
-                             root=root, db=db)
-    card = registry.get("classifier", card["version"], root=root)   # with its folder
-    try:
-        event = registry.promote("classifier", card["version"], force=force, root=root, db=db)
-        promoted, reason = True, event["reason"] + ("（强制 forced）" if event["forced"] else "")
-    except registry.PromotionRefused as exc:
-        promoted, reason = False, str(exc)
+    res = registry.register_and_promote(
+        "classifier", staging, force=force, root=root, db=db, metrics=metrics, heldout_hash=heldout_hash,
+        data_hash=data_hash, parent=incumbent["version"] if incumbent else None, baseline=baseline,
+        notes={"labels": labels.sources, "catalogue_version": stage.rules().version})
+    card = res["card"]
     return {"card": card, "id": card["id"], "version": card["version"], "path": card["path"], "metrics": metrics,
-            "baseline": baseline, "promoted": promoted, "reason": reason}
+            "baseline": baseline, "promoted": res["promoted"], "reason": res["reason"]}
