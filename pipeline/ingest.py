@@ -181,12 +181,18 @@ class Ingestor:
             return
         self._register(path, hid, kind, sha, size)
 
+    def _entries(self, folder: Path, hid: str, kind: str) -> list | None:
+        """The folder's entries in natural name order, or None after rejecting an unreadable folder."""
+        try:
+            return sorted(os.scandir(folder), key=lambda e: _natural_key(e.name))
+        except OSError as exc:
+            self._reject(folder, hid, kind, f"无法读取文件夹 (cannot read folder: {exc.strerror})")
+            return None
+
     def ingest_folder_record(self, folder: Path, hid: str) -> None:
         """A folder of page images is one admission; its key hashes the pages in order."""
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: _natural_key(e.name))
-        except OSError as exc:
-            self._reject(folder, hid, "image-folder", f"无法读取文件夹 (cannot read folder: {exc.strerror})")
+        entries = self._entries(folder, hid, "image-folder")
+        if entries is None:
             return
         images = [e for e in entries if e.is_file() and Path(e.name).suffix.lower() in IMAGE_EXT]
         if not images:
@@ -223,10 +229,8 @@ class Ingestor:
             self.summary.problems.append((f"{path}:{row_no}", reason))
 
     def hospital_folder(self, folder: Path, hid: str) -> None:
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: _natural_key(e.name))
-        except OSError as exc:
-            self._reject(folder, hid, "unknown", f"无法读取文件夹 (cannot read folder: {exc.strerror})")
+        entries = self._entries(folder, hid, "unknown")
+        if entries is None:
             return
         for e in entries:
             if e.name in IGNORED_NAMES or e.name.startswith("."):

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.rules.errors import CatalogueError
+from pipeline.rules.errors import CatalogueError, read_yaml
 
 DEFAULT_PATH = Path(__file__).parent / "data" / "catalogue.yaml"
 SEVERITIES = ("明确违规", "可疑")
@@ -78,15 +78,6 @@ def _check_value(where: str, name: str, spec: dict, value: Any) -> Any:
         if "max" in spec and value > spec["max"]:
             raise CatalogueError(f"{where}: 参数 {name}={value} 大于上限 {spec['max']}")
     return value
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CatalogueError(f"{path}: 文件不存在") from None
-    except yaml.YAMLError as exc:
-        raise CatalogueError(f"{path}: YAML 格式错误: {exc}") from None
 
 
 def parse(data: Any, source: str, known_checks: dict[str, set[str]]) -> Catalogue:
@@ -189,7 +180,7 @@ def read(path: str | Path | None, override: str | Path | None, known_checks: dic
     """The catalogue at ``path`` (default: the packaged one) checked against ``known_checks``
     (family → check names), with an optional region override applied."""
     path = Path(path) if path else DEFAULT_PATH
-    cat = parse(_read_yaml(path), str(path), known_checks)
+    cat = parse(read_yaml(path), str(path), known_checks)
     if override:
-        cat = apply_override(cat, _read_yaml(Path(override)), str(override))
+        cat = apply_override(cat, read_yaml(Path(override)), str(override))
     return cat

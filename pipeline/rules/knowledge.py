@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from pipeline.dates import normalize_text
 from pipeline.nlp import context
 from pipeline.record.view import Charge, Evidence, RecordView
-from pipeline.rules.errors import CatalogueError
+from pipeline.rules.errors import CatalogueError, read_yaml
 
 KNOWLEDGE_DIR = Path(__file__).parent / "data" / "knowledge"
 
@@ -96,15 +95,6 @@ class Knowledge(dict):
         self.digest = hashlib.sha256(listing.encode()).hexdigest()[:8]
 
 
-def _read(path: Path, missing: str) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CatalogueError(f"{path}: {missing}") from None
-    except yaml.YAMLError as exc:
-        raise CatalogueError(f"{path}: YAML 格式错误: {exc}") from None
-
-
 def _content_hash(data: Any) -> str:
     # Of the parsed data, so comments and layout do not count as a change.
     return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
@@ -118,10 +108,10 @@ def load(directory: str | None = None) -> Knowledge:
     tables, versions, hashes = {}, {}, {}
     for name in TABLES:
         path = base / f"{name}.yaml"
-        data = _read(path, "知识表不存在")
+        data = read_yaml(path, "知识表不存在")
         _validate(name, path, data)
         tables[name], versions[name], hashes[name] = data, str(data["version"]), _content_hash(data)
-    cues = _read(context.RULES_PATH, "否定用语文件不存在")
+    cues = read_yaml(context.RULES_PATH, "否定用语文件不存在")
     if not isinstance(cues, dict):
         raise CatalogueError(f"{context.RULES_PATH}: 顶层应为映射")
     try:
