@@ -336,5 +336,67 @@ def models_diff(
     _exit(models_commands.diff(kind, a, b, root=models, db_path=db))
 
 
+knowledge_app = typer.Typer(help="Knowledge packs (the national 两库 knowledge points, a region's own): import, list, show, diff, coverage.",
+                            no_args_is_help=True)
+app.add_typer(knowledge_app, name="knowledge")
+PACKS_ROOT = typer.Option(None, "--packs", help="Folder of imported packs (default: $MEDREVIEW_PACKS or the repository's packs/).")
+
+
+@knowledge_app.command("import")
+def knowledge_import(
+    path: Path = typer.Argument(..., help="JSONL, CSV or XLSX file of knowledge points (the national field names), or a folder of them."),
+    name: Optional[str] = typer.Option(None, "--name", help="Pack name (letters, digits, _ . -; default: the file or folder name)."),
+    packs: Optional[Path] = PACKS_ROOT,
+) -> None:
+    """Validate every row and store a new pack version; prints counts and every bad row as file:row.
+
+    Exit 1 when some rows were bad but the rest was stored, 2 when nothing could be used. The same
+    content as the pack's latest version writes nothing.
+    """
+    from pipeline.commands import knowledge
+
+    _exit(knowledge.import_pack(path, name, root=packs))
+
+
+@knowledge_app.command("list")
+def knowledge_list(packs: Optional[Path] = PACKS_ROOT) -> None:
+    """List the national pack and every imported pack version, which are in force, and the packs' version in the rules stamp."""
+    from pipeline.commands import knowledge
+
+    _exit(knowledge.list_packs(root=packs))
+
+
+@knowledge_app.command("show")
+def knowledge_show(
+    kp_id: str = typer.Argument(..., help="Knowledge point id (e.g. KP-630264b3f1586762)."),
+    packs: Optional[Path] = PACKS_ROOT,
+) -> None:
+    """Show the point in force under KP_ID: its fields, the pack it came from, what it supersedes or overrides."""
+    from pipeline.commands import knowledge
+
+    _exit(knowledge.show(kp_id, root=packs))
+
+
+@knowledge_app.command("diff")
+def knowledge_diff(
+    a: str = typer.Argument(..., help="Older pack: national, a pack name (its latest version), name@version or a pack folder."),
+    b: str = typer.Argument(..., help="Newer pack, written the same way."),
+    limit: int = typer.Option(20, "--limit", help="Points listed per kind of change (0 = all)."),
+    packs: Optional[Path] = PACKS_ROOT,
+) -> None:
+    """Points added, removed and changed (with the fields) between two packs or pack versions."""
+    from pipeline.commands import knowledge
+
+    _exit(knowledge.diff(a, b, root=packs, limit=limit))
+
+
+@knowledge_app.command("coverage")
+def knowledge_coverage(packs: Optional[Path] = PACKS_ROOT) -> None:
+    """Per rule class: points loaded, points executable, points shown as text only, with reasons."""
+    from pipeline.commands import knowledge
+
+    _exit(knowledge.coverage(root=packs))
+
+
 if __name__ == "__main__":
     app()

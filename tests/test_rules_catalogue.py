@@ -127,11 +127,11 @@ def test_every_knowledge_table_has_a_version(tmp_path):
 def test_rules_version_covers_catalogue_override_and_knowledge(tmp_path):
     base = ruleset.load()
     cat = ruleset.load_catalogue()
-    assert re.fullmatch(re.escape(cat.version) + r"\+kb\.[0-9a-f]{8}", base.version)
+    assert re.fullmatch(re.escape(cat.version) + r"\+kb\.[0-9a-f]{8}\+kp\.[0-9a-f]{8}", base.version)
     # a region override keeps its own hash after the catalogue version
     p = write(tmp_path, "region.yaml", {"region": "某县", "rules": {"XR-SPLIT-ADMISSION": {"params": {"window_days": 7}}}})
     region = ruleset.load(override=p)
-    assert region.version == f"{ruleset.load_catalogue(override=p).version}+kb.{base.kb.digest}"
+    assert region.version == f"{ruleset.load_catalogue(override=p).version}+kb.{base.kb.digest}+kp.{base.packs.version}"
     assert region.version.startswith(cat.version + "+") and region.version != base.version
 
     def edited(name, old, new):

@@ -1,11 +1,13 @@
 """The rules one scoring run applies: the catalogue checked against the checks that exist, with a
-region's override, and the knowledge tables; they evaluate a record view or all stays and stamp
-each flag with the version of the catalogue and knowledge that raised it."""
+region's override, the knowledge tables and the knowledge packs in force; they evaluate a record
+view or all stays and stamp each flag with the version of the catalogue and knowledge that raised it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.packs import active as packs_active
+from pipeline.packs.active import PackSet
 from pipeline.rules import catalogue as catalogue_mod
 from pipeline.rules import knowledge
 from pipeline.rules.catalogue import Catalogue
@@ -22,17 +24,20 @@ def load_catalogue(path: str | Path | None = None, override: str | Path | None =
 
 @dataclass(frozen=True)
 class RuleSet:
-    """A validated catalogue and knowledge tables, loaded once per run and shared by its workers."""
+    """A validated catalogue, knowledge tables and knowledge packs, loaded once per run and shared
+    by its workers (the packs' points are read on first use)."""
 
     catalogue: Catalogue
     kb: Knowledge
+    packs: PackSet
 
     @property
     def version(self) -> str:
         """What flags, stays and rule-based scores record as the rules that produced them: the
-        catalogue's version (with a region override's hash) and the knowledge tables' digest, so
-        records scored under other parameters or other knowledge are known to be stale."""
-        return f"{self.catalogue.version}+kb.{self.kb.digest}"
+        catalogue's version (with a region override's hash), the knowledge tables' digest and the
+        packs' digest, so records scored under other parameters or other knowledge are known to be
+        stale."""
+        return f"{self.catalogue.version}+kb.{self.kb.digest}+kp.{self.packs.version}"
 
     @property
     def violation_types(self) -> list[str]:
@@ -55,6 +60,9 @@ class RuleSet:
 
 
 def load(catalogue_path: str | Path | None = None, override: str | Path | None = None,
-         knowledge_dir: str | Path | None = None) -> RuleSet:
-    """The packaged rules, or those at the given paths; a bad file raises ``CatalogueError``."""
-    return RuleSet(load_catalogue(catalogue_path, override), knowledge.load(str(knowledge_dir) if knowledge_dir else None))
+         knowledge_dir: str | Path | None = None, packs_root: str | Path | None = None) -> RuleSet:
+    """The packaged rules, or those at the given paths, with the packs in force under ``packs_root``
+    (default: ``$MEDREVIEW_PACKS`` or the repository's ``packs/``); a bad file raises
+    ``CatalogueError`` (``PackError`` for a pack)."""
+    return RuleSet(load_catalogue(catalogue_path, override), knowledge.load(str(knowledge_dir) if knowledge_dir else None),
+                   packs_active.load_active(Path(packs_root) if packs_root else None))
