@@ -44,6 +44,8 @@ def set_disabled(db, name: str, disabled: bool, *, by: str, ip: str | None = Non
 
 def reset_password(db, name: str, password: str, *, by: str, ip: str | None = None) -> dict:
     """Set a temporary password; the user must change it at the next login; their sessions end."""
+    if name == by:
+        raise AuthError("请在“修改密码”页面修改自己的密码")
     digest = hash_password(check_password(password))
     with transaction(db) as conn:
         _user(conn, name)

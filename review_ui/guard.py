@@ -3,8 +3,8 @@
 It refuses bodies over ``max_body`` bytes (413) before the app reads them, whether announced in
 Content-Length or streamed, and turns any error the app did not handle into a generic 500 that
 names an error id: the log line carries the id, the route, the exception's type and the stack of
-code locations, never the exception's message or the request's values, which may hold patient
-data. The server never sees the exception, so it logs nothing more.
+code locations (file, line, function), never the exception's message, source lines or the
+request's values, which may hold patient data. The server never sees the exception, so it logs nothing more.
 """
 from __future__ import annotations
 
@@ -64,7 +64,8 @@ class RequestGuard:
             error_id = secrets.token_hex(4)
             route = scope.get("route")
             where = getattr(route, "path", None) or "(no route)"
-            frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
+            # Code locations only: a frame's source line or locals could quote request values.
+            frames = "\n".join(f"  {f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(exc.__traceback__))
             log.error("error %s in %s %s: %s\n%s", error_id, scope.get("method"), where, type(exc).__name__, frames)
             if not started:
                 await self.refuse(scope, send, 500, f"服务器内部错误，请稍后重试（错误编号 {error_id}）")

@@ -58,8 +58,9 @@ def case_view(
         " ORDER BY COALESCE(m.created_at, s.created_at) DESC, s.id DESC LIMIT 1", [record_id]), None)
     score = None
     if sc:
-        expl = [e for e in parse_json(sc["explanation"], []) if isinstance(e, dict)]
-        expl.sort(key=lambda e: -abs(stored_number(e.get("weight")) or 0))
+        expl = [{**e, "weight": stored_number(e.get("weight"))}
+                for e in parse_json(sc["explanation"], []) if isinstance(e, dict)]
+        expl.sort(key=lambda e: -abs(e["weight"] or 0))
         score = {"probability": stored_number(sc["probability"]), "model_version": sc["model_version"], "top": expl[:5]}
 
     flag_rows = list(db.query("SELECT * FROM flags WHERE record_id = ? ORDER BY id", [record_id]))
@@ -134,6 +135,7 @@ def case_view(
         " c.page_id, p.page_no FROM charges c LEFT JOIN pages p ON p.id = c.page_id WHERE c.record_id = ?"
         " ORDER BY c.source, c.seq", [record_id]))
     for c in charges:
+        c.update({k: stored_number(c[k]) for k in ("qty", "unit_price", "amount") if c[k] is not None})
         c["flagged"] = c["id"] in flagged_charges
         c["current"] = bool(current and c["id"] in current["charge_ids"])
     return finite_tree({

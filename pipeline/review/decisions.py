@@ -91,7 +91,7 @@ def undo_last(db, user: str, record_id: int, *, expect: int | None = None, ttl: 
     check_id(record_id, "病例编号")
     now = utc(at)
     with transaction(db) as conn:
-        take_lock(conn, record_id, user, now, ttl)
+        lock_existing(conn, record_id, user, now, ttl)
         events = record_events(conn, record_id)
         live = effective_events(events)
         mine = [e for e in live if e["user"] == user]
