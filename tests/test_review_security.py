@@ -526,3 +526,16 @@ def test_cli_account_commands(env):
     actions = [r[0] for r in connect(env[0]).execute("SELECT action FROM audit_log WHERE actor LIKE 'cli%' ORDER BY id")]
     assert actions[-4:] == ["user-disable", "user-enable", "password-reset", "session-end"]
     assert accounts.sessions(connect(env[0]), "rev2") == []
+
+
+def test_unmasked_command_line_exports_are_audited(env, tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app as cli_app
+    runner, db = CliRunner(), ["--db", str(env[0])]
+    assert runner.invoke(cli_app, ["report", "--out", str(tmp_path / "rep"), *db]).exit_code == 0
+    assert runner.invoke(cli_app, ["report", "--out", str(tmp_path / "rep2"), "--no-mask", *db]).exit_code == 0
+    r = runner.invoke(cli_app, ["annotations", "export", "--out", str(tmp_path / "ann"), "--no-mask", *db])
+    assert r.exit_code == 0, r.output
+    rows = connect(env[0]).execute("SELECT action, actor FROM audit_log WHERE action LIKE '%unmasked'").fetchall()
+    assert [a for a, _ in rows] == ["report-unmasked", "annotations-unmasked"] and rows[0][1].startswith("cli")

@@ -7,7 +7,7 @@ import datetime as _dt
 import getpass
 
 from pipeline.clock import iso, utc
-from pipeline.store import dumps
+from pipeline.store import dumps, transaction
 from pipeline.review.state import parse_json
 
 
@@ -19,6 +19,12 @@ def record(conn, actor: str, action: str, target: str | int | None = None, *, de
         (iso(utc(at)), actor[:80], action, None if target is None else str(target)[:200],
          dumps(detail) if detail else None, ip),
     )
+
+
+def record_now(db, actor: str, action: str, target: str | int | None = None, *, detail: dict | None = None) -> None:
+    """One audit row in its own transaction (a command that changes nothing else)."""
+    with transaction(db) as conn:
+        record(conn, actor, action, target, detail=detail)
 
 
 def cli_actor() -> str:
