@@ -16,7 +16,7 @@ MAX_AMOUNT = 1e10                        # 元 per flag; anything larger is a ty
 MAX_MS_SPENT = 7 * 24 * 3600 * 1000      # time on a decision, measured by the page
 MAX_TEXT = 2000                          # notes, reasons, rule names as stored
 ASCII_INT = re.compile(r"[0-9]{1,19}")
-ASCII_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?")
+ASCII_DECIMAL = re.compile(r"-?[0-9]{1,12}(?:\.[0-9]{1,6})?")
 # C0/C1 controls other than tab and newline: invisible in the UI, break CSV and logs.
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -54,7 +54,7 @@ def parse_amount(value: Any) -> float | None:
         s = value.strip()
         if not s:
             return None
-        if not ASCII_DECIMAL.fullmatch(s.lstrip("-")):
+        if not ASCII_DECIMAL.fullmatch(s):
             raise ReviewError(f"金额无效: {s[:20]!r}")
         value = float(s)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
