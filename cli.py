@@ -126,11 +126,15 @@ def review(
     db: Path = DB_OPTION,
     host: str = typer.Option("127.0.0.1", help="Address to listen on (keep it local unless behind HTTPS)."),
     port: int = typer.Option(8765, help="TCP port."),
+    https_cookies: bool = typer.Option(False, "--https-cookies", help="Mark cookies Secure and send HSTS: the UI is reached over HTTPS (a TLS reverse proxy in front)."),
+    idle_timeout: int = typer.Option(30, "--idle-timeout", help="Minutes without a request after which a session ends (sessions last 12 h at most)."),
+    forwarded_allow_ips: Optional[str] = typer.Option(None, "--forwarded-allow-ips", help="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed (default: none; the connecting address is the client)."),
 ) -> None:
     """Start the review web UI (zh-CN): queue by risk, case view with evidence, decisions."""
     from pipeline.commands import review as review_commands
 
-    _exit(review_commands.serve(db, host=host, port=port))
+    _exit(review_commands.serve(db, host=host, port=port, https_cookies=https_cookies, idle_minutes=idle_timeout,
+                                forwarded_allow_ips=forwarded_allow_ips))
 
 
 @train_app.command("ner")
@@ -257,6 +261,55 @@ def users_list(db: Path = DB_OPTION) -> None:
     from pipeline.commands import review as review_commands
 
     _exit(review_commands.users_list(db))
+
+
+@users_app.command("disable")
+def users_disable(name: str = typer.Argument(..., help="Login name."), db: Path = DB_OPTION) -> None:
+    """Disable an account: its sessions end and its cases are released (audited)."""
+    from pipeline.commands import review as review_commands
+
+    _exit(review_commands.users_set_disabled(db, name, True))
+
+
+@users_app.command("enable")
+def users_enable(name: str = typer.Argument(..., help="Login name."), db: Path = DB_OPTION) -> None:
+    """Enable a disabled account again (audited)."""
+    from pipeline.commands import review as review_commands
+
+    _exit(review_commands.users_set_disabled(db, name, False))
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    name: str = typer.Argument(..., help="Login name."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the temporary password from the first line of stdin."),
+    db: Path = DB_OPTION,
+) -> None:
+    """Set a temporary password; the user must choose a new one at the next login (audited)."""
+    import sys
+
+    from pipeline.commands import review as review_commands
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("临时密码", hide_input=True, confirmation_prompt=True)
+    _exit(review_commands.users_reset_password(db, name, password))
+
+
+@users_app.command("sessions")
+def users_sessions(
+    name: Optional[str] = typer.Argument(None, help="Only this user's sessions."),
+    end: bool = typer.Option(False, "--end", help="End every session of NAME (audited)."),
+    db: Path = DB_OPTION,
+) -> None:
+    """List live sessions (id, user, address, login, last request), or end a user's sessions."""
+    from pipeline.commands import review as review_commands
+
+    if end and not name:
+        typer.echo("--end needs NAME", err=True)
+        _exit(2)
+    _exit(review_commands.users_sessions(db, name, end))
 
 
 @app.command()

@@ -3,13 +3,16 @@ role and CSRF checks used as FastAPI dependencies."""
 from __future__ import annotations
 
 import hmac
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
 
+from pipeline.review.values import finite_tree
 from pipeline.store import connect
 from review_ui import auth
 from review_ui.pages import ROLE_LABELS
@@ -25,13 +28,35 @@ class Forbidden(Exception):
     """Logged in, but the role or the CSRF token does not allow this request (403)."""
 
 
+class PasswordChangeRequired(Exception):
+    """The account's password was reset: nothing but choosing a new one until that is done."""
+
+
+# What a user whose password was reset may still reach.
+PASSWORD_CHANGE_PATHS = ("/password", "/api/me", "/api/me/password", "/logout")
+
+
 @dataclass(frozen=True)
 class Settings:
     """What ``create_app`` was given, kept on ``app.state.settings`` for the handlers."""
     db_path: Path
     secret: bytes           # signs the login form's token
-    cookie_secure: bool
+    cookie_secure: bool     # cookies carry Secure (served over HTTPS)
     lock_ttl: int           # seconds a case lock lasts without activity
+    session_idle_s: int = auth.SESSION_IDLE_S
+    session_max_s: int = auth.SESSION_MAX_S
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON that never fails to encode: a stored non-finite number becomes null, a lone
+    surrogate U+FFFD (the fast path is tried first; the repair only runs on a bad row)."""
+
+    def render(self, content) -> bytes:
+        try:
+            return super().render(content)
+        except (ValueError, UnicodeEncodeError):
+            return json.dumps(finite_tree(content), ensure_ascii=False, allow_nan=False, indent=None,
+                              separators=(",", ":")).encode("utf-8")
 
 
 def install(app, settings: Settings) -> None:
@@ -54,6 +79,8 @@ def get_db(request: Request) -> sqlite_utils.Database:
     db = getattr(local, "db", None)
     if db is None:
         db = local.db = connect(settings(request).db_path, migrate=False)
+        # Text that is not valid UTF-8 in one row reads as U+FFFD instead of failing the whole query.
+        db.conn.text_factory = lambda b: b.decode("utf-8", "replace")
     return db
 
 
@@ -63,11 +90,13 @@ def client_ip(request: Request) -> str | None:
 
 def require_user(request: Request) -> dict:
     """The session's user; also puts the user and the session's CSRF token on ``request.state``."""
-    found = auth.session_user(get_db(request), request.cookies.get(COOKIE))
+    found = auth.session_user(get_db(request), request.cookies.get(COOKIE), idle_s=settings(request).session_idle_s)
     if found is None:
         raise NotAuthenticated()
     user, session = found
     request.state.user, request.state.csrf = user, session["csrf"]
+    if user["must_change_password"] and request.url.path not in PASSWORD_CHANGE_PATHS:
+        raise PasswordChangeRequired()
     return user
 
 

@@ -139,8 +139,10 @@ def test_session_expires_when_idle(env):
     db = connect(env[0])
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     token, _ = auth.login(db, "rev1", USERS["rev1"][1], "127.0.0.1", at=t0)
-    assert auth.session_user(db, token, at=t0 + dt.timedelta(hours=1)) is not None
-    assert auth.session_user(db, token, at=t0 + dt.timedelta(hours=10)) is None
+    # Idle limit 30 minutes (the default), refreshed by each request.
+    assert auth.session_user(db, token, at=t0 + dt.timedelta(minutes=20)) is not None
+    assert auth.session_user(db, token, at=t0 + dt.timedelta(minutes=45)) is not None
+    assert auth.session_user(db, token, at=t0 + dt.timedelta(minutes=80)) is None
 
 
 # -- CSRF and roles ---------------------------------------------------------------------------

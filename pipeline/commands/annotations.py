@@ -6,6 +6,7 @@ from pathlib import Path
 from pipeline.annotations.entities import export_entity_corrections
 from pipeline.annotations.export import export_decisions
 from pipeline.commands import EXIT_OK, EXIT_USAGE, console, open_existing
+from pipeline.review import audit
 
 
 def _report(res: dict, what: str, unit: str, nothing: str, extra: str = "") -> None:
@@ -31,5 +32,6 @@ def export(db_path: Path, out: Path, *, mask: bool = True) -> int:
     _report(ent, "实体更正 entity corrections", "sections", "没有实体更正，未导出 (no entity corrections; nothing exported)",
             f" + {ent['docbin'].name}" if ent["new"] else "")
     if not mask:
+        audit.record_now(db, audit.cli_actor(), "annotations-unmasked", str(Path(out).resolve())[:200])
         console.print("[yellow]注意[/yellow] 未脱敏导出，含患者身份信息 (unmasked export contains patient data)")
     return EXIT_OK

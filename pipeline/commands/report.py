@@ -5,6 +5,7 @@ from pathlib import Path
 
 from pipeline.commands import EXIT_OK, EXIT_USAGE, console, open_existing
 from pipeline.report import write_report
+from pipeline.review import audit
 
 
 def report(db_path: Path, out: Path, *, mask: bool = True, pdf: bool = False) -> int:
@@ -12,6 +13,8 @@ def report(db_path: Path, out: Path, *, mask: bool = True, pdf: bool = False) ->
     if db is None:
         return EXIT_USAGE
     res = write_report(db, out, mask=mask, pdf=pdf)
+    if not mask:
+        audit.record_now(db, audit.cli_actor(), "report-unmasked", str(Path(out).resolve())[:200], detail={"pdf": pdf})
     b = res["batch"]
     console.print(f"病历 {b['received']} 份（已处理 {b['processed']}，失败 {b['failed']}，处理中 {b['in_progress']}）；"
                   f"疑点病历 {b['flagged']}，已审核 {b['reviewed']}，确认违规 {b['confirmed_findings']} 条，"

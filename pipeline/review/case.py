@@ -10,7 +10,8 @@ from pipeline.review.errors import NotFound
 from pipeline.review.events import load_events
 from pipeline.review.locks import lock_holder
 from pipeline.review.reasons import legal_basis
-from pipeline.review.state import derive, effective_events, parse_json, record_status
+from pipeline.review.state import derive, evidence_items, parse_json, record_status, stored_id, undo_target
+from pipeline.review.values import check_id, finite_tree, stored_number
 
 
 def _segments(text: str, needles: list[str]) -> list[tuple[str, bool]]:
@@ -37,7 +38,11 @@ def case_view(
     db, record_id: int, *, flag_id: int | None = None, page_no: int | None = None,
     user: str | None = None, at: _dt.datetime | None = None,
 ) -> dict:
-    """Everything the case view shows, as plain data (the HTML page and /api/cases/{id})."""
+    """Everything the case view shows, as plain data (the HTML page and /api/cases/{id}).
+
+    Stored values are read defensively (a malformed number or evidence item shows as missing)
+    and the result holds only finite numbers, so one bad row never makes the case unreadable."""
+    check_id(record_id, "病例编号")
     rec = next(db.query(
         "SELECT r.id, r.hospital_id, h.name AS hospital_name, r.admission_no, r.sex, r.age, r.department,"
         " r.admit_at, r.discharge_at, r.n_pages, r.stage, r.status FROM records r"
@@ -53,9 +58,10 @@ def case_view(
         " ORDER BY COALESCE(m.created_at, s.created_at) DESC, s.id DESC LIMIT 1", [record_id]), None)
     score = None
     if sc:
-        expl = [e for e in parse_json(sc["explanation"], []) if isinstance(e, dict)]
-        expl.sort(key=lambda e: -abs(e.get("weight") or 0))
-        score = {"probability": sc["probability"], "model_version": sc["model_version"], "top": expl[:5]}
+        expl = [{**e, "weight": stored_number(e.get("weight"))}
+                for e in parse_json(sc["explanation"], []) if isinstance(e, dict)]
+        expl.sort(key=lambda e: -abs(e["weight"] or 0))
+        score = {"probability": stored_number(sc["probability"]), "model_version": sc["model_version"], "top": expl[:5]}
 
     flag_rows = list(db.query("SELECT * FROM flags WHERE record_id = ? ORDER BY id", [record_id]))
     events = load_events(db, [record_id])
@@ -65,11 +71,12 @@ def case_view(
         st = states[f["id"]]
         if st.state == "withdrawn":
             continue
-        ev = [e for e in parse_json(f["evidence"], []) if isinstance(e, dict)]
+        ev = evidence_items(f["evidence"])
         flags.append({
             "id": f["id"], "rule_id": f["rule_id"], "rule_name": f["rule_name"], "category": f["category"],
-            "severity": f["severity"], "score": f["score"], "reason": f["reason"], "amount": f["amount"],
-            "evidence": ev, "charge_ids": [int(c) for c in parse_json(f["charge_ids"], []) if str(c).isdigit()],
+            "severity": f["severity"], "score": stored_number(f["score"]), "reason": f["reason"],
+            "amount": stored_number(f["amount"]), "evidence": ev,
+            "charge_ids": [c for c in map(stored_id, parse_json(f["charge_ids"], [])) if c is not None],
             "catalogue_version": f["catalogue_version"], "model_version": f["model_version"],
             "source": f["source"], "legal_basis": legal_basis(f["rule_id"]),
             "state": st.state, "decided_by": st.by, "decided_at": st.at, "reason_code": st.reason_code,
@@ -95,11 +102,11 @@ def case_view(
         hl_lines: dict[int, list[str]] = {}
         for f, e in ev_here:
             if e.get("line_id") is not None:
-                hl_lines.setdefault(int(e["line_id"]), []).append(e.get("text") or "")
-        w, h = page["width"] or 0, page["height"] or 0
+                hl_lines.setdefault(e["line_id"], []).append(e.get("text") or "")
+        w, h = stored_number(page["width"]) or 0, stored_number(page["height"]) or 0
         for f, e in ev_here:
             b = e.get("bbox")
-            if not (isinstance(b, (list, tuple)) and len(b) == 4 and w and h):
+            if not (b and w and h):
                 continue
             boxes.append({
                 "flag_id": f["id"], "current": bool(current and f["id"] == current["id"]),
@@ -110,13 +117,15 @@ def case_view(
         for ln in db.query("SELECT id, line_no, text, x0, y0, x1, y1, confidence FROM lines WHERE page_id = ? ORDER BY line_no", [page["id"]]):
             needles = hl_lines.get(ln["id"])
             ln["evidence"] = needles is not None
-            ln["box"] = ([round(100 * ln["x0"] / w, 3), round(100 * ln["y0"] / h, 3),
-                          round(100 * ln["x1"] / w, 3), round(100 * ln["y1"] / h, 3)]
-                         if w and h and ln["x0"] is not None else None)
+            xy = [stored_number(ln[k]) for k in ("x0", "y0", "x1", "y1")]
+            ln["box"] = ([round(100 * xy[0] / w, 3), round(100 * xy[1] / h, 3),
+                          round(100 * xy[2] / w, 3), round(100 * xy[3] / h, 3)]
+                         if w and h and None not in xy else None)
+            text = ln["text"] if isinstance(ln["text"], str) else ""
             # A needle not found verbatim in the line (OCR vs. normalized text) marks the whole line.
-            ln["segments"] = _segments(ln["text"], needles or [])
+            ln["segments"] = _segments(text, needles or [])
             if needles and not any(s[1] for s in ln["segments"]):
-                ln["segments"] = [(ln["text"], True)]
+                ln["segments"] = [(text, True)]
             lines.append(ln)
 
     entities = record_entities(db, record_id)
@@ -126,9 +135,10 @@ def case_view(
         " c.page_id, p.page_no FROM charges c LEFT JOIN pages p ON p.id = c.page_id WHERE c.record_id = ?"
         " ORDER BY c.source, c.seq", [record_id]))
     for c in charges:
+        c.update({k: stored_number(c[k]) for k in ("qty", "unit_price", "amount") if c[k] is not None})
         c["flagged"] = c["id"] in flagged_charges
         c["current"] = bool(current and c["id"] in current["charge_ids"])
-    return {
+    return finite_tree({
         "record": rec,
         "fields": fields,
         "score": score,
@@ -142,13 +152,14 @@ def case_view(
         "charges": charges,
         "status": record_status(states[f["id"]] for f in flag_rows) if flag_rows else "pending",
         "claimed_by": lock_holder(db, record_id, at),
-        "can_undo": bool(user and any(e["user"] == user for e in effective_events(events))),
+        "can_undo": undo_target(events, user) is not None,
+        "undo_target": undo_target(events, user),
         "history": [
             {"id": e["id"], "flag_id": e["flag_id"], "user": e["user"], "action": e["action"], "at": e["at"],
              "reason_code": e["payload"].get("reason_code"), "round": e["payload"].get("round")}
             for e in events
         ],
-    }
+    })
 
 
 def next_flag_id(case: dict, after_flag_id: int | None) -> int | None:

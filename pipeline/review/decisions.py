@@ -1,5 +1,6 @@
 """Reviewer decisions as append-only events: confirm, reject, change, skip, undo, and flags the
-system missed. Each needs the case's lock, taken (or refreshed) in the same transaction."""
+system missed. Each needs the case's lock, taken (or refreshed) in the same transaction, and
+every value is checked (``values``) before anything is written."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -7,23 +8,29 @@ import secrets
 from typing import Any, Iterable
 
 from pipeline.clock import iso, utc
-from pipeline.review.errors import ReviewError
+from pipeline.review.errors import LockConflict, ReviewError
 from pipeline.review.events import flag_row, record_events, score_version
 from pipeline.review.locks import LOCK_TTL_S, lock_existing, take_lock
 from pipeline.review.reasons import reject_reason
-from pipeline.review.state import DECISIONS, derive, effective_events
+from pipeline.review.state import DECISIONS, derive, effective_events, same_decision, undone_ids
+from pipeline.review.values import check_id, clean_text, parse_amount, parse_ms, stored_number
 from pipeline.store import dumps, insert_one, transaction
 
 
 def decide(
     db, user: str, flag_id: int, action: str, *, reason_code: str | None = None,
-    note: str | None = None, rule_id: str | None = None, amount: float | None = None,
-    ms_spent: int | None = None, ttl: int = LOCK_TTL_S, at: _dt.datetime | None = None,
+    note: str | None = None, rule_id: str | None = None, amount: float | str | None = None,
+    ms_spent: int | str | None = None, ttl: int = LOCK_TTL_S, at: _dt.datetime | None = None,
 ) -> dict:
-    """Append one decision event (confirm | reject | change | skip) on a flag."""
+    """Append one decision event (confirm | reject | change | skip) on a flag.
+
+    Deciding again what the user's decision in force already says (a re-submitted form, a double
+    click, the same request sent twice) appends nothing: the event in force is returned with
+    ``repeat`` set, so the request is idempotent."""
+    check_id(flag_id, "疑点编号")
     if action not in DECISIONS + ("skip",):
-        raise ReviewError(f"操作无效: {action!r}")
-    note = (note or "").strip()[:2000] or None
+        raise ReviewError(f"操作无效: {str(action)[:40]!r}")
+    note = clean_text(note)
     payload: dict[str, Any] = {}
     if action == "reject":
         reason = reject_reason(reason_code)
@@ -31,19 +38,14 @@ def decide(
             raise ReviewError("选择“其他”时必须填写备注")
         payload["reason_code"] = reason["code"]
     if action == "change":
-        rule_id = (rule_id or "").strip() or None
-        if amount is not None:
-            try:
-                amount = round(float(amount), 2)
-            except (TypeError, ValueError):
-                raise ReviewError(f"金额无效: {amount!r}") from None
-            if amount < 0 or amount != amount:
-                raise ReviewError("金额不能为负数")
+        rule_id = clean_text(rule_id, limit=64)
+        amount = parse_amount(amount)
         if rule_id is None and amount is None:
             raise ReviewError("修改需要新的规则或金额")
         payload.update({"rule_id": rule_id, "amount": amount})
-    if ms_spent is not None:
-        payload["ms_spent"] = max(0, int(ms_spent))
+    ms = parse_ms(ms_spent)
+    if ms is not None:
+        payload["ms_spent"] = ms
     if note:
         payload["note"] = note
     now = utc(at)
@@ -55,6 +57,12 @@ def decide(
         st = derive(events, [flag])[flag_id]
         if st.state == "withdrawn":
             raise ReviewError("该疑点已撤回")
+        live = effective_events(st.events)
+        candidate = {"user": user, "flag_id": flag_id, "action": action, "payload": payload}
+        if action != "skip" and live and same_decision(live[-1], candidate):
+            last = live[-1]
+            return {"id": last["id"], "flag_id": flag_id, "record_id": record_id, "action": action,
+                    "payload": last["payload"], "repeat": True}
         others = {u for u in st.by_user if u != user}
         payload["round"] = 2 if others else 1
         payload["shown"] = {
@@ -71,16 +79,41 @@ def decide(
     return {"id": event_id, "flag_id": flag_id, "record_id": record_id, "action": action, "payload": payload}
 
 
-def undo_last(db, user: str, record_id: int, *, ttl: int = LOCK_TTL_S, at: _dt.datetime | None = None) -> dict:
-    """Cancel the user's latest decision or addition on this record that is still in force."""
+def undo_last(db, user: str, record_id: int, *, expect: int | None = None, ttl: int = LOCK_TTL_S,
+              at: _dt.datetime | None = None) -> dict:
+    """Cancel the user's latest decision or addition on this record that is still in force, so
+    the flag is as it was before that decision; identical repeats of it just before are cancelled
+    with it (they were one decision sent several times).
+
+    ``expect`` is the event the client meant to undo (the page shows it): when that event is
+    already undone, the undo that cancelled it is returned (a re-submitted undo cancels nothing
+    more); when another event would be undone now, the request is refused."""
+    check_id(record_id, "病例编号")
     now = utc(at)
     with transaction(db) as conn:
-        take_lock(conn, record_id, user, now, ttl)
-        mine = [e for e in effective_events(record_events(conn, record_id)) if e["user"] == user]
+        lock_existing(conn, record_id, user, now, ttl)
+        events = record_events(conn, record_id)
+        live = effective_events(events)
+        mine = [e for e in live if e["user"] == user]
+        if expect is not None:
+            done = next((e for e in events if e["action"] == "undo" and e["user"] == user
+                         and expect in undone_ids(e)), None)
+            if done is not None:
+                return {**done, "repeat": True}
+            if not mine or mine[-1]["id"] != expect:
+                raise LockConflict("可撤销的操作已变化，请刷新页面后重试")
         if not mine:
             raise ReviewError("没有可撤销的操作")
         target = mine[-1]
+        also = []
+        on_flag = [e for e in live if e["flag_id"] == target["flag_id"] and e["id"] < target["id"]]
+        for e in reversed(on_flag):
+            if not same_decision(e, target):
+                break
+            also.append(e["id"])
         payload = {"target": target["id"], "target_action": target["action"]}
+        if also:
+            payload["also"] = also
         event_id = insert_one(
             db, "reviews",
             {"flag_id": target["flag_id"], "record_id": record_id, "user": user, "action": "undo",
@@ -91,20 +124,27 @@ def undo_last(db, user: str, record_id: int, *, ttl: int = LOCK_TTL_S, at: _dt.d
 
 def add_flag(
     db, user: str, record_id: int, *, rule_id: str, rule_name: str | None = None,
-    reason: str | None = None, amount: float | None = None, severity: str = "可疑",
+    reason: str | None = None, amount: float | str | None = None, severity: str = "可疑",
     line_ids: Iterable[int] = (), charge_ids: Iterable[int] = (), note: str | None = None,
-    ms_spent: int | None = None, ttl: int = LOCK_TTL_S, at: _dt.datetime | None = None,
+    ms_spent: int | str | None = None, ttl: int = LOCK_TTL_S, at: _dt.datetime | None = None,
 ) -> dict:
-    """Record a flag the system missed, with evidence from the selected lines / charge lines."""
-    rule_id = (rule_id or "").strip()
+    """Record a flag the system missed, with evidence from the selected lines / charge lines.
+
+    The same addition sent again by the same user (same rule, evidence and amount, still in
+    force) returns the flag added first with ``repeat`` set."""
+    check_id(record_id, "病例编号")
+    rule_id = clean_text(rule_id, limit=64)
     if not rule_id:
         raise ReviewError("新增疑点需要规则编号")
     if severity not in ("明确违规", "可疑"):
-        raise ReviewError(f"严重程度无效: {severity!r}")
-    line_ids = sorted({int(i) for i in line_ids})
-    charge_ids = sorted({int(i) for i in charge_ids})
+        raise ReviewError(f"严重程度无效: {str(severity)[:20]!r}")
+    line_ids = sorted({check_id(i, "文字行编号") for i in line_ids})
+    charge_ids = sorted({check_id(i, "费用行编号") for i in charge_ids})
     if not line_ids and not charge_ids:
         raise ReviewError("新增疑点需要选择证据文字行或费用行")
+    rule_name, reason, note = clean_text(rule_name), clean_text(reason), clean_text(note)
+    amount = parse_amount(amount)
+    ms = parse_ms(ms_spent)
     now = utc(at)
     with transaction(db) as conn:
         lock_existing(conn, record_id, user, now, ttl)
@@ -126,33 +166,33 @@ def add_flag(
             row = conn.execute("SELECT amount FROM charges WHERE id = ? AND record_id = ?", (cid, record_id)).fetchone()
             if row is None:
                 raise ReviewError(f"费用行 {cid} 不属于该病例")
-            total += row[0] or 0
+            total += stored_number(row[0]) or 0
         if amount is None:
-            amount = total
-        try:
-            amount = round(float(amount), 2)
-        except (TypeError, ValueError):
-            raise ReviewError(f"金额无效: {amount!r}") from None
-        if amount < 0:
-            raise ReviewError("金额不能为负数")
+            amount = round(total, 2)
+        mine = {"user": user, "flag_id": None, "action": "add",
+                "payload": {"rule_id": rule_id, "amount": amount, "line_ids": line_ids, "charge_ids": charge_ids,
+                            "note": note}}
+        for e in effective_events(record_events(conn, record_id)):
+            if e["action"] == "add" and same_decision({**e, "flag_id": None}, mine):
+                return {"id": e["id"], "flag_id": e["flag_id"], "record_id": record_id, "action": "add",
+                        "payload": e["payload"], "repeat": True}
         flag_id = insert_one(
             db, "flags",
-            {"record_id": record_id, "rule_id": rule_id, "rule_name": (rule_name or "").strip() or None,
+            {"record_id": record_id, "rule_id": rule_id, "rule_name": rule_name,
              "key": f"reviewer:{secrets.token_hex(6)}", "severity": severity, "score": None,
-             "reason": (reason or "").strip()[:2000] or None, "amount": amount,
+             "reason": reason, "amount": amount,
              "evidence": dumps(evidence), "charge_ids": dumps(charge_ids), "source": "reviewer",
              "created_at": iso(now)},
         )
         payload = {"rule_id": rule_id, "amount": amount, "line_ids": line_ids, "charge_ids": charge_ids,
                    "shown": {"score_model_version": score_version(conn, record_id)}}
         if note:
-            payload["note"] = note.strip()[:2000]
-        if ms_spent is not None:
-            payload["ms_spent"] = max(0, int(ms_spent))
+            payload["note"] = note
+        if ms is not None:
+            payload["ms_spent"] = ms
         event_id = insert_one(
             db, "reviews",
             {"flag_id": flag_id, "record_id": record_id, "user": user, "action": "add",
              "payload": dumps(payload), "at": iso(now)},
         )
     return {"id": event_id, "flag_id": flag_id, "record_id": record_id, "action": "add", "payload": payload}
-

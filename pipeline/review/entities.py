@@ -17,6 +17,7 @@ from pipeline.record.lines import line_offsets
 from pipeline.clock import iso, utc
 from pipeline.review.errors import NotFound, ReviewError
 from pipeline.review.locks import LOCK_TTL_S, lock_existing
+from pipeline.review.values import MAX_ID, check_id
 from pipeline.store import insert_one, transaction
 
 ACTIONS = ("add", "remove", "relabel", "set-attribute")
@@ -175,15 +176,21 @@ def correct(
     ``add`` takes either ``section_id`` + ``start``/``end`` in the section text, or ``line_id``
     + ``start``/``end`` inside that OCR line (the text selected in the UI)."""
     if action not in ACTIONS:
-        raise ReviewError(f"实体操作无效: {action!r}")
+        raise ReviewError(f"实体操作无效: {str(action)[:40]!r}")
+    check_id(record_id, "病例编号")
+    section_id = None if section_id is None else check_id(section_id, "段落编号")
+    line_id = None if line_id is None else check_id(line_id, "文字行编号")
+    for offset in (start, end):
+        if offset is not None and (isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_ID):
+            raise ReviewError("所选文字范围无效")
     known = labels()
     if action in ("add", "relabel") and label not in known:
-        raise ReviewError(f"实体类别无效: {label!r}")
+        raise ReviewError(f"实体类别无效: {str(label)[:40]!r}")
     attrs = {}
     for k, v in (attributes or {}).items():
         if k not in ATTRIBUTES:
-            raise ReviewError(f"实体属性无效: {k!r}")
-        attrs[k] = int(bool(int(v)) if isinstance(v, str) and v.isdigit() else bool(v))
+            raise ReviewError(f"实体属性无效: {str(k)[:40]!r}")
+        attrs[k] = int(int(v) != 0 if isinstance(v, str) and v.isascii() and v.isdigit() else bool(v))
     if action == "set-attribute" and not attrs:
         raise ReviewError("需要指定要修改的属性")
     now = utc(at)

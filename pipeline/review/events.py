@@ -5,6 +5,7 @@ from typing import Iterable
 
 from pipeline.review.errors import NotFound
 from pipeline.review.state import parse_json
+from pipeline.review.values import check_id
 
 
 def load_events(db, record_ids: Iterable[int] | None = None) -> list[dict]:
@@ -33,6 +34,7 @@ def record_events(conn, record_id: int) -> list[dict]:
 
 
 def flag_row(conn, flag_id: int) -> dict:
+    check_id(flag_id, "疑点编号")
     cur = conn.execute("SELECT * FROM flags WHERE id = ?", (flag_id,))
     row = cur.fetchone()
     if row is None:

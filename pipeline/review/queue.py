@@ -5,12 +5,17 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 
+import logging
+
 from pipeline.clock import utc
 from pipeline.review.errors import LockConflict, ReviewError
 from pipeline.review.events import load_events
 from pipeline.review.locks import LOCK_TTL_S, live_locks, take_lock
 from pipeline.review.state import STATUSES, derive, effective_amount, record_status
+from pipeline.review.values import stored_number
 from pipeline.store import transaction
+
+log = logging.getLogger("medreview.review")
 
 
 @dataclass
@@ -84,42 +89,14 @@ def queue(db, flt: QueueFilter | None = None, *, at: _dt.datetime | None = None)
         rec = records.get(rid)
         if rec is None:
             continue
-        active = [f for f in rflags if states[f["id"]].state != "withdrawn"]
-        if not active:
+        try:
+            item = _item(rec, rflags, states, scores.get(rid), locks.get(rid), reviewers_of.get(rid, set()), flt,
+                         counts)
+        except Exception as exc:   # one unreadable record must not take the queue down for everyone
+            log.warning("queue: record %s left out: %s", rid, type(exc).__name__)
             continue
-        status = record_status(states[f["id"]] for f in active)
-        counts[status] += 1
-        if flt.hospital and rec["hospital_id"] != flt.hospital:
-            continue
-        if flt.rule and not any(f["rule_id"] == flt.rule for f in active):
-            continue
-        if flt.status and status != flt.status:
-            continue
-        if flt.reviewer and flt.reviewer not in reviewers_of.get(rid, ()):
-            continue
-        day = (rec["discharge_at"] or rec["admit_at"] or "")[:10]
-        if flt.date_from and (not day or day < flt.date_from):
-            continue
-        if flt.date_to and (not day or day > flt.date_to):
-            continue
-        sc = scores.get(rid)
-        held = locks.get(rid)
-        items.append(
-            {
-                **rec,
-                "probability": sc["probability"] if sc else None,
-                "model_version": sc["model_version"] if sc else None,
-                "n_flags": len(active),
-                "n_pending": sum(states[f["id"]].state == "pending" for f in active),
-                "max_severity": "明确违规" if any(f["severity"] == "明确违规" for f in active) else "可疑",
-                "amount": round(sum(effective_amount(f, states[f["id"]]) for f in active), 2),
-                "rules": sorted({f["rule_id"] for f in active}),
-                "status": status,
-                "claimed_by": held["user"] if held else None,
-                "reviewers": sorted(reviewers_of.get(rid, ())),
-                "_max_flag_score": max((f["score"] or 0) for f in active),
-            }
-        )
+        if item is not None:
+            items.append(item)
     # Risk order: classifier probability, then strongest flag, then severity; id breaks ties.
     items.sort(
         key=lambda i: (
@@ -133,6 +110,50 @@ def queue(db, flt: QueueFilter | None = None, *, at: _dt.datetime | None = None)
         items = least_certain_first(items)
     for i in items:
         del i["_max_flag_score"]
+    return _summary(db, items, counts, flt)
+
+
+def _item(rec: dict, rflags: list[dict], states: dict, sc: dict | None, held: dict | None, reviewers,
+          flt: QueueFilter, counts: dict) -> dict | None:
+    """The queue row of one record (None when it has no active flag or is filtered out); its
+    status is counted whether filtered out or not."""
+    active = [f for f in rflags if states[f["id"]].state != "withdrawn"]
+    if not active:
+        return None
+    status = record_status(states[f["id"]] for f in active)
+    item = {
+        **rec,
+        "probability": stored_number(sc["probability"]) if sc else None,
+        "model_version": sc["model_version"] if sc else None,
+        "n_flags": len(active),
+        "n_pending": sum(states[f["id"]].state == "pending" for f in active),
+        "max_severity": "明确违规" if any(f["severity"] == "明确违规" for f in active) else "可疑",
+        "amount": round(sum(effective_amount(f, states[f["id"]]) for f in active), 2),
+        "rules": sorted({str(f["rule_id"]) for f in active}),
+        "status": status,
+        "claimed_by": held["user"] if held else None,
+        "reviewers": sorted(reviewers),
+        "_max_flag_score": max((stored_number(f["score"]) or 0) for f in active),
+    }
+    counts[status] += 1
+    if flt.hospital and rec["hospital_id"] != flt.hospital:
+        return None
+    if flt.rule and not any(f["rule_id"] == flt.rule for f in active):
+        return None
+    if flt.status and status != flt.status:
+        return None
+    if flt.reviewer and flt.reviewer not in reviewers:
+        return None
+    day = str(rec["discharge_at"] or rec["admit_at"] or "")[:10]
+    if flt.date_from and (not day or day < flt.date_from):
+        return None
+    if flt.date_to and (not day or day > flt.date_to):
+        return None
+    return item
+
+
+def _summary(db, items: list[dict], counts: dict, flt: QueueFilter) -> dict:
+    """The queue answer: its rows with the counts, the batch's coverage and the filter choices."""
     total = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
     scored = db.execute(
         "SELECT COUNT(*) FROM records WHERE stage = 'scored' OR id IN (SELECT record_id FROM scores)"

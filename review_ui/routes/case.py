@@ -10,14 +10,16 @@ import io
 from typing import Optional
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from pipeline import review
 from pipeline.pageimages import page_image as page_image_of
 from pipeline.review import entities as entity_review
+from pipeline.review.values import parse_int
 from review_ui import auth
-from review_ui.deps import get_db, require_csrf, settings
+from review_ui.deps import SafeJSONResponse, get_db, require_csrf, settings
+from review_ui.inputs import Amount, Id, OptCode, OptText, PageNo, PathId, Text, Width, MsSpent
 from review_ui.pages import page
 
 MAX_IMAGE_WIDTH = 2400
@@ -26,24 +28,28 @@ router = APIRouter()
 
 
 class DecisionIn(BaseModel):
-    action: str = Field(description="confirm | reject | change | skip")
-    reason_code: Optional[str] = None
-    note: Optional[str] = None
-    rule_id: Optional[str] = None
-    amount: Optional[float] = None
-    ms_spent: Optional[int] = None
+    action: str = Field(max_length=20, description="confirm | reject | change | skip")
+    reason_code: OptCode = None
+    note: OptText = None
+    rule_id: OptCode = None
+    amount: Optional[Amount] = None
+    ms_spent: Optional[MsSpent] = None
 
 
 class AddFlagIn(BaseModel):
-    rule_id: str
-    rule_name: Optional[str] = None
-    reason: Optional[str] = None
-    amount: Optional[float] = None
-    severity: str = "可疑"
-    line_ids: list[int] = []
-    charge_ids: list[int] = []
-    note: Optional[str] = None
-    ms_spent: Optional[int] = None
+    rule_id: Text
+    rule_name: OptText = None
+    reason: OptText = None
+    amount: Optional[Amount] = None
+    severity: str = Field("可疑", max_length=20)
+    line_ids: list[Id] = Field([], max_length=1000)
+    charge_ids: list[Id] = Field([], max_length=1000)
+    note: OptText = None
+    ms_spent: Optional[MsSpent] = None
+
+
+class UndoIn(BaseModel):
+    expect: Optional[Id] = Field(None, description="撤销的目标事件（病例详情的 undo_target）；已撤销则不重复撤销")
 
 
 def viewer_png(img, _scale: float, max_width: int) -> bytes:
@@ -66,13 +72,13 @@ def user_name(request: Request) -> str:
 
 
 @router.get("/api/cases/{record_id}", summary="病例详情（字段、疑点、证据、页面、实体、费用）")
-def api_case(request: Request, record_id: int, flag: Optional[int] = None, page_no: Optional[int] = None):
-    return JSONResponse(review.case_view(get_db(request), record_id, flag_id=flag, page_no=page_no,
+def api_case(request: Request, record_id: PathId, flag: Optional[Id] = None, page_no: Optional[PageNo] = None):
+    return SafeJSONResponse(review.case_view(get_db(request), record_id, flag_id=flag, page_no=page_no,
                                          user=user_name(request)))
 
 
 @router.get("/cases/{record_id}", response_class=HTMLResponse, include_in_schema=False)
-def case_page(request: Request, record_id: int, flag: Optional[int] = None, page_no: Optional[int] = None):
+def case_page(request: Request, record_id: PathId, flag: Optional[Id] = None, page_no: Optional[PageNo] = None):
     case = review.case_view(get_db(request), record_id, flag_id=flag, page_no=page_no, user=user_name(request))
     ids = [f["id"] for f in case["flags"]]
     cur = case["current_flag_id"]
@@ -87,30 +93,31 @@ def case_page(request: Request, record_id: int, flag: Optional[int] = None, page
 
 
 @router.post("/api/cases/{record_id}/claim", summary="领取病例", dependencies=[Depends(require_csrf)])
-def api_claim(request: Request, record_id: int):
+def api_claim(request: Request, record_id: PathId):
     return review.lock(get_db(request), record_id, user_name(request), ttl=settings(request).lock_ttl)
 
 
-@router.post("/api/cases/{record_id}/release", summary="释放病例", dependencies=[Depends(require_csrf)])
-def api_release(request: Request, record_id: int):
-    review.release(get_db(request), record_id, user_name(request))
-    return {"ok": True}
+@router.post("/api/cases/{record_id}/release", summary="释放本人领取的病例（他人领取的答 409）",
+             dependencies=[Depends(require_csrf)])
+def api_release(request: Request, record_id: PathId):
+    return {"ok": True, "released": review.release(get_db(request), record_id, user_name(request))}
 
 
 @router.post("/api/flags/{flag_id}/decision", summary="对疑点作出决定", dependencies=[Depends(require_csrf)])
-def api_decide(request: Request, flag_id: int, body: DecisionIn):
+def api_decide(request: Request, flag_id: PathId, body: DecisionIn):
     return review.decide(get_db(request), user_name(request), flag_id, body.action,
                          reason_code=body.reason_code, note=body.note, rule_id=body.rule_id,
                          amount=body.amount, ms_spent=body.ms_spent, ttl=settings(request).lock_ttl)
 
 
 @router.post("/api/cases/{record_id}/undo", summary="撤销本人最近一次操作", dependencies=[Depends(require_csrf)])
-def api_undo(request: Request, record_id: int):
-    return review.undo_last(get_db(request), user_name(request), record_id, ttl=settings(request).lock_ttl)
+def api_undo(request: Request, record_id: PathId, body: Optional[UndoIn] = None):
+    return review.undo_last(get_db(request), user_name(request), record_id, expect=body.expect if body else None,
+                            ttl=settings(request).lock_ttl)
 
 
 @router.post("/api/cases/{record_id}/flags", summary="新增系统漏报的疑点", dependencies=[Depends(require_csrf)])
-def api_add(request: Request, record_id: int, body: AddFlagIn):
+def api_add(request: Request, record_id: PathId, body: AddFlagIn):
     return review.add_flag(get_db(request), user_name(request), record_id, ttl=settings(request).lock_ttl,
                            **body.model_dump())
 
@@ -124,63 +131,55 @@ def after_decision(request: Request, record_id: int, flag_id: int | None, action
         return RedirectResponse(f"/cases/{record_id}?flag={nxt}", status_code=303)
     rid = review.lock_next(db, user, after=record_id, ttl=settings(request).lock_ttl)
     if rid is None or (rid == record_id and action != "skip"):
-        review.release(db, record_id, user)   # done: let others see it
+        try:
+            review.release(db, record_id, user)   # done: let others see it
+        except review.LockConflict:
+            pass                                  # the lock had expired and someone else took the case
         return RedirectResponse("/?done=1", status_code=303)
     return RedirectResponse(f"/cases/{rid}", status_code=303)
 
 
 @router.post("/cases/{record_id}/flags/{flag_id}/decide", include_in_schema=False,
              dependencies=[Depends(require_csrf)])
-def decide_form(request: Request, record_id: int, flag_id: int, action: str = Form(...),
+def decide_form(request: Request, record_id: PathId, flag_id: PathId, action: str = Form(...),
                 reason_code: str = Form(""), note: str = Form(""), rule_id: str = Form(""),
                 amount: str = Form(""), ms_spent: str = Form("")):
-    if action == "change" and amount.strip():
-        try:
-            amt = float(amount)
-        except ValueError:
-            raise review.ReviewError(f"金额无效: {amount}") from None
-    else:
-        amt = None
     ev = review.decide(get_db(request), user_name(request), flag_id, action, reason_code=reason_code or None,
-                       note=note, rule_id=rule_id, amount=amt,
-                       ms_spent=int(ms_spent) if ms_spent.isdigit() else None, ttl=settings(request).lock_ttl)
+                       note=note, rule_id=rule_id, amount=amount if action == "change" else None,
+                       ms_spent=ms_spent, ttl=settings(request).lock_ttl)
     if ev["payload"]["round"] == 2 and auth.has_role(request.state.user, "lead"):
         return RedirectResponse("/lead", status_code=303)    # second review comes from the lead view
     return after_decision(request, record_id, flag_id, action)
 
 
 @router.post("/cases/{record_id}/undo", include_in_schema=False, dependencies=[Depends(require_csrf)])
-def undo_form(request: Request, record_id: int):
-    ev = review.undo_last(get_db(request), user_name(request), record_id, ttl=settings(request).lock_ttl)
+def undo_form(request: Request, record_id: PathId, expect: str = Form("")):
+    ev = review.undo_last(get_db(request), user_name(request), record_id, expect=parse_int(expect, "撤销目标"),
+                          ttl=settings(request).lock_ttl)
     return RedirectResponse(f"/cases/{record_id}?flag={ev['flag_id']}", status_code=303)
 
 
 @router.post("/cases/{record_id}/claim", include_in_schema=False, dependencies=[Depends(require_csrf)])
-def claim_form(request: Request, record_id: int):
+def claim_form(request: Request, record_id: PathId):
     review.lock(get_db(request), record_id, user_name(request), ttl=settings(request).lock_ttl)
     return RedirectResponse(f"/cases/{record_id}", status_code=303)
 
 
 @router.post("/cases/{record_id}/add", include_in_schema=False, dependencies=[Depends(require_csrf)])
-async def add_form(request: Request, record_id: int):
-    form = await request.form()
-    amount = (form.get("amount") or "").strip()
-    ms = str(form.get("ms_spent") or "")
-
-    def ids(name):
-        return [int(v) for v in form.getlist(name) if str(v).isdigit()]
-
+def add_form(request: Request, record_id: PathId, rule_id: str = Form(""), rule_name: str = Form(""),
+             reason: str = Form(""), amount: str = Form(""), severity: str = Form("可疑"), note: str = Form(""),
+             ms_spent: str = Form(""), line_ids: list[str] = Form([]), charge_ids: list[str] = Form([])):
     ev = review.add_flag(
-        get_db(request), user_name(request), record_id, rule_id=str(form.get("rule_id") or ""),
-        rule_name=str(form.get("rule_name") or ""), reason=str(form.get("reason") or ""),
-        amount=amount or None, severity=str(form.get("severity") or "可疑"),
-        line_ids=ids("line_ids"), charge_ids=ids("charge_ids"), note=str(form.get("note") or ""),
-        ms_spent=int(ms) if ms.isdigit() else None, ttl=settings(request).lock_ttl)
+        get_db(request), user_name(request), record_id, rule_id=rule_id, rule_name=rule_name, reason=reason,
+        amount=amount, severity=severity or "可疑",
+        line_ids=[parse_int(v, "文字行编号") for v in line_ids if v.strip()],
+        charge_ids=[parse_int(v, "费用行编号") for v in charge_ids if v.strip()], note=note,
+        ms_spent=ms_spent, ttl=settings(request).lock_ttl)
     return RedirectResponse(f"/cases/{record_id}?flag={ev['flag_id']}", status_code=303)
 
 
 @router.get("/pages/{page_id}/image.png", include_in_schema=False)
-def page_image(request: Request, page_id: int, w: int = 1400):
+def page_image(request: Request, page_id: PathId, w: Width = 1400):
     try:
         png = viewer_png(*page_image_of(get_db(request), settings(request).db_path, page_id),
                          max(200, min(w, MAX_IMAGE_WIDTH)))

@@ -61,14 +61,14 @@ def login_submit(request: Request, username: str = Form(""), password: str = For
     if not login_token_ok(cfg.secret, request.cookies.get(LOGIN_COOKIE), csrf_token):
         return login_page(request, "页面已过期，请重新登录", 403, nxt)
     try:
-        token, _ = auth.login(get_db(request), username, password, client_ip(request))
+        token, _ = auth.login(get_db(request), username, password, client_ip(request), max_s=cfg.session_max_s)
     except auth.RateLimited as exc:
         return login_page(request, str(exc), 429, nxt)
     except auth.AuthError as exc:
         return login_page(request, str(exc), 401, nxt)
     resp = RedirectResponse(nxt, status_code=303)
     resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=cfg.cookie_secure,
-                    max_age=auth.SESSION_MAX_S, path="/")
+                    max_age=cfg.session_max_s, path="/")
     resp.delete_cookie(LOGIN_COOKIE, path="/login")
     return resp
 
@@ -89,4 +89,5 @@ def openapi(request: Request):
 @router.get("/api/me", summary="当前用户")
 def api_me(request: Request):
     u = request.state.user
-    return {"name": u["name"], "role": u["role"], "csrf_token": request.state.csrf}
+    return {"name": u["name"], "role": u["role"], "csrf_token": request.state.csrf,
+            "must_change_password": bool(u["must_change_password"])}

@@ -5,11 +5,13 @@ from typing import Optional
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 
 from pipeline import review
-from review_ui.deps import get_db, require_csrf, settings
+from pipeline.review.values import parse_int
+from review_ui.deps import SafeJSONResponse, get_db, require_csrf, settings
+from review_ui.inputs import Id, OptCode, PageNo
 from review_ui.pages import page
 
 QUEUE_PAGE = 100                 # queue rows per HTML page; /api/queue returns all
@@ -18,13 +20,13 @@ router = APIRouter()
 
 
 class FilterIn(BaseModel):
-    hospital: Optional[str] = None
-    rule: Optional[str] = None
-    reviewer: Optional[str] = None
-    date_from: Optional[str] = None
-    date_to: Optional[str] = None
-    order: Optional[str] = None
-    after: Optional[int] = None
+    hospital: OptCode = None
+    rule: OptCode = None
+    reviewer: OptCode = None
+    date_from: OptCode = None
+    date_to: OptCode = None
+    order: OptCode = None
+    after: Optional[Id] = None
 
 
 def queue_filter(hospital, rule, status, reviewer, date_from, date_to, order="") -> review.QueueFilter:
@@ -37,13 +39,13 @@ def queue_filter(hospital, rule, status, reviewer, date_from, date_to, order="")
 def api_queue(request: Request, hospital: str = "", rule: str = "", status: str = "", reviewer: str = "",
               date_from: str = "", date_to: str = "", order: str = ""):
     # Plain dicts already: skip FastAPI's recursive encoder, which dominates on big batches.
-    return JSONResponse(review.queue(get_db(request), queue_filter(hospital, rule, status, reviewer, date_from,
+    return SafeJSONResponse(review.queue(get_db(request), queue_filter(hospital, rule, status, reviewer, date_from,
                                                                    date_to, order)))
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def queue_page(request: Request, hospital: str = "", rule: str = "", status: str = "",
-               reviewer: str = "", date_from: str = "", date_to: str = "", order: str = "", p: int = 1):
+               reviewer: str = "", date_from: str = "", date_to: str = "", order: str = "", p: PageNo = 1):
     q = review.queue(get_db(request), queue_filter(hospital, rule, status, reviewer, date_from, date_to, order))
     n_pages = max(1, -(-len(q["items"]) // QUEUE_PAGE))
     p = min(max(1, p), n_pages)
@@ -62,10 +64,10 @@ def api_next(request: Request, body: FilterIn):
 
 
 @router.post("/next", include_in_schema=False, dependencies=[Depends(require_csrf)])
-def next_case(request: Request, after: Optional[int] = Form(None), hospital: str = Form(""),
+def next_case(request: Request, after: str = Form(""), hospital: str = Form(""),
               rule: str = Form(""), reviewer: str = Form(""), date_from: str = Form(""), date_to: str = Form(""),
               order: str = Form("")):
     flt = queue_filter(hospital, rule, "", reviewer, date_from, date_to, order)
-    rid = review.lock_next(get_db(request), request.state.user["name"], flt, after=after,
+    rid = review.lock_next(get_db(request), request.state.user["name"], flt, after=parse_int(after, "病例编号"),
                            ttl=settings(request).lock_ttl)
     return RedirectResponse(f"/cases/{rid}" if rid else "/?done=1", status_code=303)
