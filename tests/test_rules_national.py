@@ -365,6 +365,16 @@ def test_indication_with_an_unknown_value_cannot_be_judged(kb):
     assert f.knowledge["verdict"] == "无法判定" and f.knowledge["conditions"][0]["found"] is None
 
 
+def test_a_restriction_of_common_terms_only_is_checked(tmp_path):
+    adult = kp("KP-AD", "药品限适应症", ["XL01XEA003A001010100001"], "某成人药", "限成人。",
+               conditions={"alternatives": [], "unparsed": [], "parsed": True, "age": {"op": "ge", "value": 18}})
+    ps = PackSet((pack_store.save("adult", [adult], origin={}, root=tmp_path).pack,))
+    k = RULES.kb.with_packs(ps)
+    (f,) = run("indication", "KP-DRUG-INDICATION", V(age=10).charge("2024-03-02", "某成人药", 50, code=adult.med_codes[0]), k)
+    assert f.knowledge["verdict"] == "违规" and f.knowledge["conditions"][0]["condition"] == {"age": {"op": "ge", "value": 18}}
+    assert run("indication", "KP-DRUG-INDICATION", V(age=30).charge("2024-03-02", "某成人药", 50, code=adult.med_codes[0]), k) == []
+
+
 # --- matching ---------------------------------------------------------------------------------
 
 def test_code_prefix_and_name_matching_reach_the_flag(kb):

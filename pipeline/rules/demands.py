@@ -55,11 +55,23 @@ def restriction(point: KnowledgePoint) -> dict | None:
 
 
 def parsed_alternatives(point: KnowledgePoint) -> list[list[dict]] | None:
-    """The alternatives (each a list of conditions that must all hold), or None when the point
-    has none to check."""
-    r = restriction(point)
-    alts = [a for a in (r or {}).get("alternatives") or () if isinstance(a, list) and a]
-    return alts or None
+    """The alternatives to check (each a list of conditions that must all hold): the parsed
+    ones, each with the restriction's common terms (sex, age, level, inpatient) added; None when
+    the point has nothing to check."""
+    r = restriction(point) or {}
+    alts = [a for a in r.get("alternatives") or () if isinstance(a, list) and a]
+    common = []
+    if r.get("sex") in ("男", "女"):
+        common.append({"sex": r["sex"]})
+    if isinstance(r.get("age"), dict):
+        common.append({"age": r["age"]})
+    if isinstance(r.get("min_level"), str) and r["min_level"]:
+        common.append({"level": r["min_level"]})
+    if r.get("inpatient") is True:
+        common.append({"inpatient": True})
+    if not alts:
+        return [common] if common else None
+    return [a + [c for c in common if c not in a] for a in alts]
 
 
 def fully_parsed(point: KnowledgePoint) -> bool:

@@ -479,8 +479,10 @@ def _billed_share(c: Charge) -> tuple[float, float]:
 
 
 def surgery_discount(view: RecordView, params: dict, kb) -> list[Flag]:
-    """Two or more operations of one group on one day: the second and later are billed at
-    ``second_rate`` of their price (the main one, the dearest, in full)."""
+    """Two or more operations of one group on one day (the bill does not show the incision): the
+    second and later are billed at ``second_rate`` of their price, the main one (the dearest) in
+    full. A line's price is its unit price × quantity, so a discount shows as a lower quantity or
+    amount; one written as a lower unit price cannot be told from a full price without the price list."""
     packs = kb.packs
     if packs is None:
         return []
@@ -507,7 +509,7 @@ def surgery_discount(view: RecordView, params: dict, kb) -> list[Flag]:
             out.append(flag(view, packs, point, [ln, ranked[0][1]],
                             f"{day:%m-%d} 同日{group}“{main.item_name}”之外的第二台手术“{ln.charge.item_name}”"
                             f"按{share:.0%}计价，未按{rate:.0%}折价收费，多收{_yuan(amount)}",
-                            charges=[ln.charge], amount=amount, key=f"{point.kp_id}:{day}"))
+                            charges=[ln.charge], amount=amount, key=f"{point.kp_id}:{day}:{ln.charge.id}"))
     return out
 
 
