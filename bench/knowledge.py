@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -95,6 +96,11 @@ def speed(db_path: Path, repeat: int) -> dict:
             "ratio": statistics.mean(after) / statistics.mean(before)}
 
 
+def pad(s: str, width: int) -> str:
+    """``s`` padded to ``width`` terminal columns (CJK characters take two)."""
+    return s + " " * max(0, width - sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s))
+
+
 def national_flags(db) -> list[dict]:
     return [{"record_id": rid, "rule_id": rule_id, "amount": amount, **json.loads(kn)}
             for rid, rule_id, amount, kn in db.execute(
@@ -155,9 +161,9 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             db = store.connect(copy_db(a.db, Path(tmp)))
             v = verdicts(db)
-            print(f"  {'rule class':<28}{'违规':>6}{'无法判定':>10}{'未解析':>8}")
+            print(f"  {pad('rule class', 30)}{pad('违规', 8)}{pad('无法判定', 10)}限定条件未解析")
             for rc in sorted(v, key=lambda k: -sum(v[k].values())):
-                print(f"  {rc:<28}{v[rc]['违规']:>6}{v[rc]['无法判定']:>10}{v[rc]['限定条件未解析']:>8}")
+                print(f"  {pad(rc, 30)}{pad(str(v[rc]['违规']), 8)}{pad(str(v[rc]['无法判定']), 10)}{v[rc]['限定条件未解析']}")
             if a.labels:
                 from pipeline.score.train import read_labels
 
@@ -165,7 +171,7 @@ def main(argv=None) -> int:
                 if not rows:
                     print("  the labels name no rule class (the generator does not draw from the pack yet)")
                 for rc, tp, fp, fn, p, rec in rows:
-                    print(f"  {rc:<28} tp {tp:>3} fp {fp:>3} fn {fn:>3}  precision {p:.2f}  recall {rec:.2f}")
+                    print(f"  {pad(rc, 30)} tp {tp:>3} fp {fp:>3} fn {fn:>3}  precision {p:.2f}  recall {rec:.2f}")
     return 0
 
 
