@@ -39,7 +39,23 @@ def column_spec() -> dict:
     for name, f in spec["fields"].items():
         if f.get("type") not in ("str", "float", "datetime") or not f.get("names"):
             raise ValueError(f"{DATA}: field {name!r} needs a type (str|float|datetime) and names")
+        for value, m in (f.get("values") or {}).items():
+            if not isinstance(m, dict) or not (m.get("codes") or m.get("words")):
+                raise ValueError(f"{DATA}: field {name!r} value {value!r} needs codes or words")
     return spec["fields"]
+
+
+def canonical_value(f: dict, raw: str) -> str:
+    """A coded column's value as one of the names its ``values`` list (by code, else by a word in
+    it, in the order listed), else as written."""
+    values = f.get("values") or {}
+    for name, m in values.items():
+        if raw in (m.get("codes") or ()):
+            return name
+    for name, m in values.items():
+        if any(w in raw for w in m.get("words") or ()):
+            return name
+    return raw
 
 
 def decode_bytes(raw: bytes) -> tuple[str, str]:
@@ -95,7 +111,7 @@ def _parse_row(row: list[str], index: dict[str, int]) -> tuple[dict | None, str 
                 return None, f"{f['names'][0]} 日期无法识别: {raw[:20]!r} (bad date)"
             out[name] = dates.iso(parsed)
         else:
-            out[name] = dates.normalize_text(raw)
+            out[name] = canonical_value(f, dates.normalize_text(raw))
     if out.get("qty") is not None and out.get("unit_price") is not None and out.get("amount") is not None:
         if abs(out["qty"] * out["unit_price"] - out["amount"]) > max(0.011, 0.005 * out["amount"]):
             return None, f"金额≠数量×单价 ({out['qty']}×{out['unit_price']}≠{out['amount']}) (amount mismatch)"
@@ -163,7 +179,8 @@ def import_claims(db, path: Path, hospital_id: str) -> ClaimsResult:
             "admission_no": parsed["admission_no"], "at": parsed.get("at"), "item_code": parsed.get("item_code"),
             "item_name": parsed["item_name"], "category": parsed.get("category"), "qty": parsed["qty"],
             "unit_price": parsed["unit_price"], "amount": parsed["amount"], "claims_file": str(path),
-            "page_id": None, "line_id": None,
+            "page_id": None, "line_id": None, "insurance_type": parsed.get("insurance_type"),
+            "visit_type": parsed.get("visit_type"),
         })
     result.rows = len(rows)
     result.bad_rows = len(result.errors)

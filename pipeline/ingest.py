@@ -98,6 +98,11 @@ class Ingestor:
             {"id": hid, "name": info.get("name") or hid, "level": info.get("level"), "created_at": store.now()},
             on_conflict="ignore",
         )
+        # A claims file read first registers the hospital without its name and level; hospitals.csv
+        # (the national checks read the level) fills them in.
+        if info.get("level") or info.get("name"):
+            self.db.execute("UPDATE hospitals SET name = COALESCE(?, name), level = COALESCE(?, level) WHERE id = ?",
+                            (info.get("name") or None, info.get("level") or None, hid))
 
     def _known(self, path: Path) -> dict | None:
         return next(self.db.query("SELECT * FROM sources WHERE path = ?", [str(path)]), None)

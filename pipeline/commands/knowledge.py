@@ -11,6 +11,9 @@ from pathlib import Path
 from pipeline.commands import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, console, err, error
 from pipeline.packs import active, coverage as coverage_mod, io as pack_io, store
 from pipeline.packs.schema import FIELDS, KnowledgePoint, PackError
+from pipeline.rules import ruleset
+from pipeline.rules.checks import national
+from pipeline.rules.errors import CatalogueError
 
 
 def _width(s: str) -> int:
@@ -175,13 +178,16 @@ def diff(a: str, b: str, root: Path | None = None, limit: int = 20) -> int:
 
 
 def coverage(root: Path | None = None, executable: coverage_mod.Verdict | None = None) -> int:
+    """Points per rule class; executable / text-only as the packaged catalogue's national rules
+    judge them (``executable`` replaces that verdict)."""
     try:
         ps = active.load_active(root)
+        executable = executable or national.coverage_verdict(ruleset.load_catalogue())
         rows = coverage_mod.by_class(ps, executable)
-    except PackError as exc:
+    except (PackError, CatalogueError) as exc:
         return error(exc)
     fmt = lambda v: "-" if v is None else str(v)  # noqa: E731
-    console.print(f"知识点覆盖 coverage (kp.{ps.version}; 可执行/仅文本: {'由检查判定' if executable else '检查尚未接入 (-)'})",
+    console.print(f"知识点覆盖 coverage (kp.{ps.version}; 可执行/仅文本: 由国家两库规则判定)",
                   markup=False)
     console.print(f"{_pad('规则类别 rule class', 30)} {_pad('层级', 8)}{_rjust('已载入', 8)}{_rjust('可执行', 8)}"
                   f"{_rjust('仅文本', 8)}  原因", markup=False)

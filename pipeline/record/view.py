@@ -151,6 +151,8 @@ class RecordView:
     department: str | None = None
     admit_at: str | None = None
     discharge_at: str | None = None
+    insurance_type: str | None = None   # 职工 / 居民 / 工伤 / 生育 … from the claims export; None: unknown
+    visit_type: str | None = None       # 住院 / 门诊 / 急诊 … from the claims export; None: not given
     fields: list[Field] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
@@ -324,7 +326,8 @@ def load(db, record_id: int) -> RecordView:
     """Read one record's view from the store (main process)."""
     rec = db.execute(
         "SELECT r.id, r.hospital_id, h.level, r.patient_key, r.sex, r.age, r.department, r.admit_at,"
-        " r.discharge_at FROM records r LEFT JOIN hospitals h ON h.id = r.hospital_id WHERE r.id = ?",
+        " r.discharge_at, r.insurance_type, r.visit_type"
+        " FROM records r LEFT JOIN hospitals h ON h.id = r.hospital_id WHERE r.id = ?",
         (record_id,),
     ).fetchone()
     if rec is None:

@@ -1,4 +1,4 @@
-"""Excel workbook: summary sheet, per-rule sheet, confirmed findings with evidence and page
+"""Excel workbook: summary sheet, per-rule and per-rule-class sheets, confirmed findings with evidence and page
 references, and the failed records / rejected inputs behind the coverage statement."""
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ RULE_COLUMNS = (
     ("rule_id", "规则编号"), ("rule_name", "规则名称"), ("flags", "疑点条数"), ("records_flagged", "疑点病历数"),
     ("confirmed", "确认违规"), ("rejected", "驳回"), ("pending", "待审核"),
     ("amount_flagged_yuan", "疑点金额(元)"), ("amount_yuan", "确认金额(元)"), ("amount_wan", "确认金额(万元)"),
+)
+CLASS_COLUMNS = (
+    ("rule_class", "规则类别"), ("source", "来源"), ("flags", "疑点条数"), ("records_flagged", "疑点病历数"),
+    ("amount_flagged_yuan", "疑点金额(元)"), ("confirmed", "确认违规"), ("amount_yuan", "确认金额(元)"),
+    ("amount_wan", "确认金额(万元)"),
 )
 FINDING_COLUMNS = (
     ("hospital_id", "医院编号"), ("hospital_name", "医院名称"), ("admission_no", "住院号"),
@@ -80,6 +85,10 @@ def write(fig: dict, findings: list[dict], path: Path) -> Path:
     ws = wb.create_sheet("分规则")
     _table(ws, 1, RULE_COLUMNS, fig["rules"])
     _widths(ws, {1: 16, 2: 30})
+
+    ws = wb.create_sheet("分规则类别")
+    _table(ws, 1, CLASS_COLUMNS, [{**c, "source": "国家两库" if c["national"] else "规则目录"} for c in fig["rule_classes"]])
+    _widths(ws, {1: 30, 2: 12})
 
     ws = wb.create_sheet("确认违规明细")
     _table(ws, 1, FINDING_COLUMNS, findings, wrap={"evidence_text", "reason", "note"})

@@ -11,6 +11,8 @@ Definitions (shown in the report):
 - reviewed: flagged records whose every active flag has a decision (confirmed or rejected).
 - confirmed violations: flags whose current state is confirmed; amount = the confirmed amount
   (a reviewer's changed amount replaces the system's), in 元 and 万元.
+- rule classes: a national rule's flags count under their 两库 rule class (``flags.knowledge``),
+  other rules' under their catalogue category.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from pipeline import review
+from pipeline.rules.flags import rule_class
 
 TOP_RULES = 5
 
@@ -73,10 +76,18 @@ def _evidence(text: str | None) -> list[dict]:
     return [e for e in ev if isinstance(e, dict)] if isinstance(ev, list) else []
 
 
+def _knowledge(text: str | None) -> dict | None:
+    try:
+        kn = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return kn if isinstance(kn, dict) else None
+
+
 def collect(db, *, batch_name: str | None = None) -> dict:
     """All figures of the report as plain data (numbers in 元 and 万元; no patient data)."""
     flags = list(db.query(
-        "SELECT f.id, f.record_id, f.rule_id, f.rule_name, f.amount, f.source, r.hospital_id"
+        "SELECT f.id, f.record_id, f.rule_id, f.rule_name, f.category, f.knowledge, f.amount, f.source, r.hospital_id"
         " FROM flags f JOIN records r ON r.id = f.record_id ORDER BY f.id"))
     states = review.derive(review.load_events(db), flags)
     rule_names = {f["rule_id"]: f["rule_name"] for f in flags if f["rule_name"]}
@@ -94,6 +105,8 @@ def collect(db, *, batch_name: str | None = None) -> dict:
 
     per_rule: dict[str, dict] = defaultdict(lambda: {"flags": 0, "records": set(), "confirmed": 0, "rejected": 0,
                                                      "pending": 0, "amount_flagged_yuan": 0.0, "amount_yuan": 0.0})
+    per_class: dict[str, dict] = defaultdict(lambda: {"flags": 0, "records": set(), "confirmed": 0, "national": False,
+                                                      "amount_flagged_yuan": 0.0, "amount_yuan": 0.0})
     record_states: dict[int, list[review.FlagState]] = defaultdict(list)
     record_hosp: dict[int, str | None] = {}
     rule_counts: dict = defaultdict(Counter)   # scope (_BATCH or hospital) -> rule -> confirmed findings
@@ -110,6 +123,15 @@ def collect(db, *, batch_name: str | None = None) -> dict:
         pr["flags"] += 1
         pr["records"].add(f["record_id"])
         pr["amount_flagged_yuan"] += float(f["amount"] or 0)
+        kn = _knowledge(f["knowledge"])
+        pc = per_class[rule_class(kn, f["category"])]
+        pc["flags"] += 1
+        pc["records"].add(f["record_id"])
+        pc["national"] = pc["national"] or kn is not None
+        pc["amount_flagged_yuan"] += float(f["amount"] or 0)
+        if st.state == "confirmed":
+            pc["confirmed"] += 1
+            pc["amount_yuan"] += amount
         hs = per_hosp[f["hospital_id"]]
         for scope in (batch, hs):
             scope["amount_flagged_yuan"] += float(f["amount"] or 0)
@@ -163,6 +185,12 @@ def collect(db, *, batch_name: str | None = None) -> dict:
             "amount_yuan": round(pr["amount_yuan"], 2), "amount_wan": _wan(pr["amount_yuan"]),
         })
     rules.sort(key=lambda r: (-r["confirmed"], -r["amount_yuan"], -r["flags"], r["rule_id"]))
+    classes = sorted(({"rule_class": name, "national": pc["national"], "flags": pc["flags"],
+                       "records_flagged": len(pc["records"]), "confirmed": pc["confirmed"],
+                       "amount_flagged_yuan": round(pc["amount_flagged_yuan"], 2),
+                       "amount_yuan": round(pc["amount_yuan"], 2), "amount_wan": _wan(pc["amount_yuan"])}
+                      for name, pc in per_class.items()),
+                     key=lambda r: (-r["flags"], -r["amount_flagged_yuan"], r["rule_class"]))
 
     versions = {
         "catalogue": [r[0] for r in db.execute(
@@ -182,6 +210,7 @@ def collect(db, *, batch_name: str | None = None) -> dict:
         },
         "hospitals": [{"hospital_id": hid, "name": name, **finish(per_hosp[hid], hid)} for hid, name in hospitals.items()],
         "rules": rules,
+        "rule_classes": classes,
         "versions": versions,
     }
 

@@ -12,6 +12,7 @@ from pipeline.review.locks import lock_holder
 from pipeline.review.reasons import legal_basis
 from pipeline.review.state import derive, evidence_items, parse_json, record_status, stored_id, undo_target
 from pipeline.review.values import check_id, finite_tree, stored_number
+from pipeline.rules.flags import rule_class
 
 
 def _segments(text: str, needles: list[str]) -> list[tuple[str, bool]]:
@@ -72,6 +73,8 @@ def case_view(
         if st.state == "withdrawn":
             continue
         ev = evidence_items(f["evidence"])
+        kn = parse_json(f.get("knowledge"), None)
+        kn = kn if isinstance(kn, dict) else None
         flags.append({
             "id": f["id"], "rule_id": f["rule_id"], "rule_name": f["rule_name"], "category": f["category"],
             "severity": f["severity"], "score": stored_number(f["score"]), "reason": f["reason"],
@@ -82,6 +85,7 @@ def case_view(
             "state": st.state, "decided_by": st.by, "decided_at": st.at, "reason_code": st.reason_code,
             "note": st.note, "changed_rule_id": st.rule_id, "changed_amount": st.amount,
             "by_user": st.by_user,
+            "rule_class": rule_class(kn, f["category"]), "knowledge": kn,
         })
     current = next((f for f in flags if f["id"] == flag_id), None)
     if current is None:

@@ -15,6 +15,11 @@ class Flag:
     charge_ids: list[int] = field(default_factory=list)
     amount: float = 0.0           # amount at risk, 元
     record_id: int | None = None  # set by cross-record rules (which flag one of many records)
+    # Set by the national checks: the knowledge point behind the flag (``flags.knowledge``), and the
+    # severity the point decides (政策类 → 明确违规; 医疗类, a restriction not parsed or a value the
+    # record does not give → 可疑), which then replaces the rule's default.
+    knowledge: dict | None = None
+    point_severity: str | None = None
     # Filled from the catalogue rule that raised it (stamp):
     rule_name: str = ""
     category: str = ""
@@ -24,8 +29,10 @@ class Flag:
     catalogue_version: str = ""
 
     def stamp(self, rule, version: str) -> Flag:
-        """Fill in the raising catalogue rule's id and metadata and the version of the rules."""
-        self.rule_id, self.rule_name, self.category, self.severity = rule.id, rule.name, rule.category, rule.severity
+        """Fill in the raising catalogue rule's id and metadata and the version of the rules (the
+        severity a knowledge point decided stays)."""
+        self.rule_id, self.rule_name, self.category = rule.id, rule.name, rule.category
+        self.severity = self.point_severity or rule.severity
         self.violation_type, self.score, self.catalogue_version = rule.violation_type, rule.score, version
         return self
 
@@ -44,6 +51,13 @@ class Flag:
             "amount": round(float(self.amount), 2),
             "evidence": dumps([e.to_dict() for e in self.evidence]),
             "charge_ids": dumps(sorted(set(self.charge_ids))),
+            "knowledge": dumps(self.knowledge) if self.knowledge is not None else None,
             "source": "system",
             "created_at": created_at,
         }
+
+
+def rule_class(knowledge: dict | None, category: str | None) -> str:
+    """What the report and the case page group a flag by: a national rule's 两库 rule class, else
+    the catalogue category of its rule."""
+    return (knowledge or {}).get("rule_class") or category or "未分类"

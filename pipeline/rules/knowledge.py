@@ -88,11 +88,21 @@ class Knowledge(dict):
     as ``context_rules``) and a ``digest`` of their names, versions and contents: a table edited
     without a version bump still changes the digest."""
 
+    packs = None   # the knowledge packs in force (``pipeline.packs.active.PackSet``), for the national checks
+
     def __init__(self, tables: dict[str, Any], versions: dict[str, str], content_hashes: dict[str, str]):
         super().__init__(tables)
         self.versions = versions
         listing = "".join(f"{n}\t{versions[n]}\t{content_hashes[n]}\n" for n in sorted(versions))
         self.digest = hashlib.sha256(listing.encode()).hexdigest()[:8]
+
+    def with_packs(self, packs) -> Knowledge:
+        """The same tables with the knowledge packs beside them: what every check receives, so the
+        national checks read the packs through the same argument the others read the tables."""
+        out = Knowledge.__new__(Knowledge)
+        dict.update(out, self)
+        out.__dict__.update(self.__dict__, packs=packs)
+        return out
 
 
 def _content_hash(data: Any) -> str:

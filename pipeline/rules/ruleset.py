@@ -3,7 +3,9 @@ region's override, the knowledge tables and the knowledge packs in force; they e
 view or all stays and stamp each flag with the version of the catalogue and knowledge that raised it."""
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from pipeline.packs import active as packs_active
@@ -43,20 +45,51 @@ class RuleSet:
     def violation_types(self) -> list[str]:
         return sorted({r.violation_type for r in self.catalogue.rules})
 
+    @cached_property
+    def knowledge(self) -> Knowledge:
+        """What every check receives: the knowledge tables, with the packs beside them."""
+        return self.kb.with_packs(self.packs)
+
     def evaluate(self, view) -> list[Flag]:
-        """All enabled per-record rules over one record view."""
+        """All enabled per-record rules over one record view, each violation counted once."""
         out: list[Flag] = []
         for rule in self.catalogue.rules:
             if rule.enabled and rule.family in PER_RECORD:
-                out += [f.stamp(rule, self.version) for f in FAMILIES[rule.family][rule.check](view, rule.params, self.kb)]
-        return out
+                out += [f.stamp(rule, self.version)
+                        for f in FAMILIES[rule.family][rule.check](view, rule.params, self.knowledge)]
+        return counted_once(out)
 
     def evaluate_stays(self, stays) -> list[Flag]:
         """All enabled cross-record rules over every stay (``checks.cross_record.Stay``)."""
         out: list[Flag] = []
         for rule in self.catalogue.enabled("cross_record"):
-            out += [f.stamp(rule, self.version) for f in FAMILIES["cross_record"][rule.check](stays, rule.params, self.kb)]
+            out += [f.stamp(rule, self.version)
+                    for f in FAMILIES["cross_record"][rule.check](stays, rule.params, self.knowledge)]
         return out
+
+
+def counted_once(flags: list[Flag]) -> list[Flag]:
+    """A violation counted once where a national rule (a flag with ``knowledge``) and a rule of
+    the knowledge tables find it on the same charge lines, for the same violation type: a table
+    rule's flag whose lines national flags that decided (verdict 违规) all cover is dropped, the
+    national flag names the published point; a national flag that could not decide (无法判定,
+    限定条件未解析) is dropped where other flags that decided cover all its lines."""
+    national: dict[str, set[int]] = defaultdict(set)
+    decided: dict[str, set[int]] = defaultdict(set)
+    for f in flags:
+        if f.knowledge is None or f.knowledge.get("verdict") == "违规":
+            decided[f.violation_type] |= set(f.charge_ids)
+            if f.knowledge is not None:
+                national[f.violation_type] |= set(f.charge_ids)
+    out = []
+    for f in flags:
+        ids = set(f.charge_ids)
+        if ids and f.knowledge is None and ids <= national[f.violation_type]:
+            continue
+        if ids and f.knowledge is not None and f.knowledge.get("verdict") != "违规" and ids <= decided[f.violation_type]:
+            continue
+        out.append(f)
+    return out
 
 
 def load(catalogue_path: str | Path | None = None, override: str | Path | None = None,

@@ -23,7 +23,7 @@ from pipeline.score.features import base_features, flag_features, rule_risk, vec
 
 log = logging.getLogger(__name__)
 FLAG_COLUMNS = ("rule_name", "category", "severity", "score", "reason", "amount", "evidence", "charge_ids",
-                "model_version", "created_at")
+                "knowledge", "model_version", "created_at")
 
 
 def current_model(root=None) -> dict | None:

@@ -2,7 +2,8 @@
 report where they disagree with the record's own 费用清单.
 
 An admission number that two records of one hospital share is reported for both
-(``segment_issues``) and its claims are left unlinked rather than merged into either.
+(``segment_issues``) and its claims are left unlinked rather than merged into either. The linked
+rows' insurance and visit type (optional claims columns) become the record's.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def link(db, record_id: int, hospital_id: str | None, admission_no: str | None) 
     db.execute("DELETE FROM charge_mismatches WHERE record_id = ?", (record_id,))
     # Claims linked earlier under another admission number are no longer this record's.
     db.execute("UPDATE charges SET record_id = NULL WHERE source = 'claims' AND record_id = ?", (record_id,))
+    db.execute("UPDATE records SET insurance_type = NULL, visit_type = NULL WHERE id = ?", (record_id,))
     if adm is None:
         _issue(db, record_id, "no_admission_no", None)
         return
@@ -48,7 +50,26 @@ def link(db, record_id: int, hospital_id: str | None, admission_no: str | None) 
         "UPDATE charges INDEXED BY charges_claims_admission SET record_id = ? WHERE source = 'claims'"
         " AND UPPER(REPLACE(TRIM(admission_no), ' ', '')) = ? AND hospital_id IS ?",
         (record_id, adm, hospital_id))
+    carry_types(db, record_id)
     compare(db, record_id)
+
+
+TYPE_COLUMNS = ("insurance_type", "visit_type")
+
+
+def carry_types(db, record_id: int) -> None:
+    """The record's insurance and visit type: the one value its claims rows give; none, or rows
+    that disagree (reported as ``conflicting_<column>``), leave it unknown."""
+    values = {}
+    for col in TYPE_COLUMNS:
+        found = sorted(r[0] for r in db.execute(
+            f"SELECT DISTINCT {col} FROM charges WHERE record_id = ? AND source = 'claims' AND {col} IS NOT NULL",
+            (record_id,)))
+        if len(found) > 1:
+            _issue(db, record_id, f"conflicting_{col}", {"values": found})
+        values[col] = found[0] if len(found) == 1 else None
+    db.execute("UPDATE records SET insurance_type = ?, visit_type = ? WHERE id = ?",
+               (values["insurance_type"], values["visit_type"], record_id))
 
 
 def _groups(rows: list[dict], use_code: bool) -> dict[str, dict]:
