@@ -317,13 +317,20 @@ def report(
     db: Path = DB_OPTION,
     out: Path = typer.Option(Path("report"), "--out", help="Folder for report.xlsx, report.html and figures.json."),
     no_mask: bool = typer.Option(False, "--no-mask", help="Keep patient names and ID numbers (masked by default)."),
-    pdf: bool = typer.Option(False, "--pdf", help="Also print the HTML to report.pdf with a local Chromium (skipped if none)."),
+    pdf: bool = typer.Option(False, "--pdf", help="Also print report.pdf (and the notices' PDFs) with the local Chromium, CJK font embedded; exit 1 when it cannot."),
+    notices: bool = typer.Option(False, "--notices", help="Also write a notice (疑点告知书) per hospital under OUT/notices/, listing its confirmed findings and how to appeal."),
+    settings: Optional[Path] = typer.Option(None, "--settings", help="Report settings YAML: firm, bureau, period, title, appeal_days, hospitals (id: name)."),
+    firm: Optional[str] = typer.Option(None, "--firm", help="Review firm (审核机构); overrides the settings file."),
+    bureau: Optional[str] = typer.Option(None, "--bureau", help="Client bureau (委托方); overrides the settings file."),
+    period: Optional[str] = typer.Option(None, "--period", help="Audit period (审核期间), e.g. 2024年1月1日至2024年12月31日."),
 ) -> None:
-    """Write the bureau's report: per batch, hospital and rule — records reviewed, flagged, confirmed
-    violations, amount (万元), top rules — with the 100% coverage statement and confirmed findings."""
+    """Write the bureau's report: the headline (共审核病历 N 份，发现违规病例 M 份，涉及违规费用 X 万元)
+    with firm, bureau, period and hospitals, a warning while flags are undecided, per hospital and
+    rule figures (amounts counted once), the 100% coverage statement and the confirmed findings."""
     from pipeline.commands import report as report_commands
 
-    _exit(report_commands.report(db, out, mask=not no_mask, pdf=pdf))
+    _exit(report_commands.report(db, out, mask=not no_mask, pdf=pdf, notices=notices, settings_path=settings,
+                                 firm=firm, bureau=bureau, period=period))
 
 
 annotations_app = typer.Typer(help="Reviewer decisions as versioned training annotations.", no_args_is_help=True)

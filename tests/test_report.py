@@ -137,10 +137,11 @@ def test_written_report_masks_by_default(db, tmp_path):
     for text in (html, cells):
         assert "张三丰" not in text and "110101199001011234" not in text
         assert "张**" in text and "110101********1234" in text
-    assert set(wb.sheetnames) == {"汇总", "分规则", "分规则类别", "确认违规明细", "处理失败与拒收"}
+    assert set(wb.sheetnames) == {"汇总", "分规则", "分规则类别", "确认违规明细", "处理失败与拒收",
+                                  "医院-青山县人民医院", "医院-青山县中医院", "规则-超标准收费", "规则-分解住院", "规则-重复收费"}
     findings = list(wb["确认违规明细"].iter_rows(values_only=True))
     assert len(findings) == 1 + 4
-    assert html.count("<svg") == 3 and "<script" not in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert html.count("<svg") == 4 and "<script" not in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert json.loads(paths["figures"].read_text(encoding="utf-8"))["batch"]["confirmed_findings"] == 4
 
 

@@ -11,7 +11,7 @@ from pipeline.clock import iso, utc
 from pipeline.review.errors import LockConflict, ReviewError
 from pipeline.review.events import flag_row, record_events, score_version
 from pipeline.review.locks import LOCK_TTL_S, lock_existing, take_lock
-from pipeline.review.reasons import reject_reason
+from pipeline.review.reasons import check_rule, reject_reason, rule_info
 from pipeline.review.state import DECISIONS, derive, effective_events, same_decision, undone_ids
 from pipeline.review.values import check_id, clean_text, parse_amount, parse_ms, stored_number
 from pipeline.store import dumps, insert_one, transaction
@@ -39,6 +39,8 @@ def decide(
         payload["reason_code"] = reason["code"]
     if action == "change":
         rule_id = clean_text(rule_id, limit=64)
+        if rule_id is not None:
+            check_rule(rule_id)
         amount = parse_amount(amount)
         if rule_id is None and amount is None:
             raise ReviewError("修改需要新的规则或金额")
@@ -123,12 +125,13 @@ def undo_last(db, user: str, record_id: int, *, expect: int | None = None, ttl: 
 
 
 def add_flag(
-    db, user: str, record_id: int, *, rule_id: str, rule_name: str | None = None,
+    db, user: str, record_id: int, *, rule_id: str,
     reason: str | None = None, amount: float | str | None = None, severity: str = "可疑",
     line_ids: Iterable[int] = (), charge_ids: Iterable[int] = (), note: str | None = None,
     ms_spent: int | str | None = None, ttl: int = LOCK_TTL_S, at: _dt.datetime | None = None,
 ) -> dict:
-    """Record a flag the system missed, with evidence from the selected lines / charge lines.
+    """Record a flag the system missed, under a catalogue rule (its name and category come from
+    the catalogue), with evidence from the selected lines / charge lines.
 
     The same addition sent again by the same user (same rule, evidence and amount, still in
     force) returns the flag added first with ``repeat`` set."""
@@ -136,13 +139,15 @@ def add_flag(
     rule_id = clean_text(rule_id, limit=64)
     if not rule_id:
         raise ReviewError("新增疑点需要规则编号")
+    rule = rule_info(check_rule(rule_id))
     if severity not in ("明确违规", "可疑"):
         raise ReviewError(f"严重程度无效: {str(severity)[:20]!r}")
     line_ids = sorted({check_id(i, "文字行编号") for i in line_ids})
     charge_ids = sorted({check_id(i, "费用行编号") for i in charge_ids})
     if not line_ids and not charge_ids:
         raise ReviewError("新增疑点需要选择证据文字行或费用行")
-    rule_name, reason, note = clean_text(rule_name), clean_text(reason), clean_text(note)
+    # The catalogue names the rule; a name typed in the form is not kept beside it.
+    rule_name, reason, note = rule["rule_name"], clean_text(reason), clean_text(note)
     amount = parse_amount(amount)
     ms = parse_ms(ms_spent)
     now = utc(at)
@@ -178,7 +183,7 @@ def add_flag(
                         "payload": e["payload"], "repeat": True}
         flag_id = insert_one(
             db, "flags",
-            {"record_id": record_id, "rule_id": rule_id, "rule_name": rule_name,
+            {"record_id": record_id, "rule_id": rule_id, "rule_name": rule_name, "category": rule["category"],
              "key": f"reviewer:{secrets.token_hex(6)}", "severity": severity, "score": None,
              "reason": reason, "amount": amount,
              "evidence": dumps(evidence), "charge_ids": dumps(charge_ids), "source": "reviewer",

@@ -57,7 +57,7 @@ def evidence_items(text: str | None) -> list[dict]:
 @dataclass
 class FlagState:
     flag_id: int
-    state: str = "pending"                 # pending | confirmed | rejected | withdrawn
+    state: str = "pending"                 # pending | confirmed | rejected | withdrawn | appeal_upheld
     by: str | None = None                  # user of the deciding event
     at: str | None = None
     reason_code: str | None = None
@@ -66,6 +66,7 @@ class FlagState:
     amount: float | None = None            # changed amount, if any
     by_user: dict[str, str] = field(default_factory=dict)   # user -> confirmed|rejected
     events: list[dict] = field(default_factory=list)
+    appeal: str | None = None              # the hospital's appeal, laid over by ``appeals.apply``
 
 
 def undone_ids(event: dict) -> list:

@@ -38,7 +38,6 @@ class DecisionIn(BaseModel):
 
 class AddFlagIn(BaseModel):
     rule_id: Text
-    rule_name: OptText = None
     reason: OptText = None
     amount: Optional[Amount] = None
     severity: str = Field("可疑", max_length=20)
@@ -166,11 +165,11 @@ def claim_form(request: Request, record_id: PathId):
 
 
 @router.post("/cases/{record_id}/add", include_in_schema=False, dependencies=[Depends(require_csrf)])
-def add_form(request: Request, record_id: PathId, rule_id: str = Form(""), rule_name: str = Form(""),
+def add_form(request: Request, record_id: PathId, rule_id: str = Form(""),
              reason: str = Form(""), amount: str = Form(""), severity: str = Form("可疑"), note: str = Form(""),
              ms_spent: str = Form(""), line_ids: list[str] = Form([]), charge_ids: list[str] = Form([])):
     ev = review.add_flag(
-        get_db(request), user_name(request), record_id, rule_id=rule_id, rule_name=rule_name, reason=reason,
+        get_db(request), user_name(request), record_id, rule_id=rule_id, reason=reason,
         amount=amount, severity=severity or "可疑",
         line_ids=[parse_int(v, "文字行编号") for v in line_ids if v.strip()],
         charge_ids=[parse_int(v, "费用行编号") for v in charge_ids if v.strip()], note=note,
