@@ -333,6 +333,45 @@ def report(
                                  firm=firm, bureau=bureau, period=period))
 
 
+appeal_app = typer.Typer(help="Hospitals' appeals (申诉) against confirmed findings; the report counts what remains.",
+                         no_args_is_help=True)
+app.add_typer(appeal_app, name="appeal")
+
+
+@appeal_app.command("file")
+def appeal_file(
+    flag_id: int = typer.Argument(..., help="The confirmed finding's 疑点编号 (as the notice lists it)."),
+    grounds: str = typer.Option(..., "--grounds", help="The hospital's grounds (申诉理由), as written."),
+    db: Path = DB_OPTION,
+) -> None:
+    """Record a hospital's appeal against a confirmed finding (it stands while the appeal is heard)."""
+    from pipeline.commands import appeal
+
+    _exit(appeal.file(db, flag_id, grounds))
+
+
+@appeal_app.command("decide")
+def appeal_decide(
+    flag_id: int = typer.Argument(..., help="The appealed finding's 疑点编号."),
+    outcome: str = typer.Option(..., "--outcome", help="upheld (申诉成立: leaves every total) | partly (部分成立: --amount stands) | dismissed (申诉不成立)."),
+    amount: Optional[str] = typer.Option(None, "--amount", help="partly: the amount in 元 that stands."),
+    finding: Optional[str] = typer.Option(None, "--finding", help="The reasons for the outcome."),
+    db: Path = DB_OPTION,
+) -> None:
+    """Record the outcome of an appeal; the report and the notices count it."""
+    from pipeline.commands import appeal
+
+    _exit(appeal.decide(db, flag_id, outcome, amount, finding))
+
+
+@appeal_app.command("list")
+def appeal_list(db: Path = DB_OPTION) -> None:
+    """Every appealed finding and its state (TSV: flag, hospital, admission no., rule, state, filed, decided, amount)."""
+    from pipeline.commands import appeal
+
+    _exit(appeal.list_(db))
+
+
 annotations_app = typer.Typer(help="Reviewer decisions as versioned training annotations.", no_args_is_help=True)
 app.add_typer(annotations_app, name="annotations")
 

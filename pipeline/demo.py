@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import ingest, store
+from pipeline import ingest, status, store
 from pipeline.run import RunOptions, RunReport, run_batch
 
 DEMO_SEED = 20241123
@@ -54,9 +54,13 @@ def _simulate_reviews(db, labels_path: Path, n: int, annotations_dir: Path) -> t
 
 
 def run_demo(out: Path, *, records: int = 20, form: str = "text", simulate_reviews: int = 0,
-             progress=None) -> DemoResult:
+             on_plan=None, progress_factory=None) -> DemoResult:
     """Run the demo into ``out`` (batch/, audit.db, report/, and with ``simulate_reviews``
-    annotations/ and the demo's own models/: the shipped models/ stay untouched)."""
+    annotations/ and the demo's own models/: the shipped models/ stay untouched).
+
+    ``on_plan(pages)`` is told, before reading starts, how many pages are left to read;
+    ``progress_factory(item_totals)``, when given, is a context manager yielding ``run_batch``'s
+    progress callback; it is given the pages to read, so the caller can show progress per page."""
     from pipeline import report, synth
 
     if form not in FORMS:
@@ -70,7 +74,15 @@ def run_demo(out: Path, *, records: int = 20, form: str = "text", simulate_revie
                        clean_share=DEMO_CLEAN_SHARE)
     db = store.connect(db_path)
     summary = ingest.ingest(db, batch / form)
-    result = DemoResult(db_path, generated, summary, run_batch(db, options=RunOptions(), progress=progress))
+    pages = status.pages_to_read(db)
+    if on_plan:
+        on_plan(pages)
+    if progress_factory is None:
+        ran = run_batch(db, options=RunOptions())
+    else:
+        with progress_factory({"read": pages}) as on_progress:
+            ran = run_batch(db, options=RunOptions(), progress=on_progress)
+    result = DemoResult(db_path, generated, summary, ran)
     if simulate_reviews:
         from pipeline.models.registry import RegistryError
         from pipeline.score.train import TrainError, train_classifier

@@ -58,3 +58,24 @@ def problems(db) -> list[dict]:
         for r in db.execute("SELECT path, row_no, reason FROM claims_errors ORDER BY path, row_no")
     ]
     return out
+
+
+def pages_to_read(db) -> int:
+    """Pages the read stage still has to read: records waiting for it, their page count (known
+    for page-image folders, counted from the file for PDFs) less the pages already stored.
+    A file that cannot be opened counts as one page (the read stage will fail it with its reason)."""
+    import pypdfium2 as pdfium
+
+    total = 0
+    for rid, path, kind, n in db.execute(
+            "SELECT id, source_path, kind, n_pages FROM records WHERE stage = 'ingested' AND status != 'failed'"):
+        if n is None and kind == "pdf":
+            try:
+                pdf = pdfium.PdfDocument(str(path))
+                n = len(pdf)
+                pdf.close()
+            except (pdfium.PdfiumError, OSError):
+                n = 1
+        have = db.execute("SELECT COUNT(*) FROM pages WHERE record_id = ?", (rid,)).fetchone()[0]
+        total += max(0, (n or 1) - have)
+    return total

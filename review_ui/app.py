@@ -133,13 +133,26 @@ async def auth_error(request: Request, exc: auth.AuthError):
     return error_response(request, exc.status, str(exc))
 
 
+FIELD_LABELS = {"record_id": "病例编号", "flag_id": "疑点编号", "page_id": "页面编号", "page_no": "页码",
+                "flag": "疑点编号", "sample_rate": "抽样比例", "amount": "金额", "rule_id": "规则编号",
+                "line_ids": "文字行", "charge_ids": "费用行", "w": "图像宽度"}
+
+
 async def invalid_request(request: Request, exc: RequestValidationError):
     """Which fields are wrong and why, without echoing what was sent (it may be patient text,
-    or not encodable at all)."""
+    or not encodable at all). A browser page whose address names no valid case or flag answers
+    as not found, in words a reviewer reads."""
+    errors = exc.errors()
+    if not wants_json(request) and request.method == "GET" and any(e.get("loc", ("",))[0] == "path" for e in errors):
+        return error_response(request, 404, "找不到该页面：地址中的编号应为数字（例如 /cases/12）")
     parts = []
-    for e in exc.errors()[:5]:
-        where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "请求"
-        parts.append(f"{where}: {e.get('msg', '无效')}")
+    for e in errors[:5]:
+        loc = [str(x) for x in e.get("loc", ()) if x != "body"]
+        if not wants_json(request):
+            loc = [x for x in loc if x not in ("path", "query")]
+        where = "·".join(x if wants_json(request) else FIELD_LABELS.get(x, x) for x in loc) or "请求"
+        msg = str(e.get("msg", "无效")).removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}")
     return error_response(request, 422, "请求参数无效 — " + "；".join(parts))
 
 

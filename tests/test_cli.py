@@ -56,9 +56,25 @@ def test_missing_inputs_exit_2(tmp_path):
     res = runner.invoke(app, ["status", "--db", str(tmp_path / "nope.db")])
     assert res.exit_code == 2 and "不存在" in res.output
     res = runner.invoke(app, ["ingest", str(tmp_path / "no-such-dir"), "--db", str(tmp_path / "a.db")])
-    assert res.exit_code == 2
+    assert res.exit_code == 2 and "no-such-dir" in res.output
+    assert not (tmp_path / "a.db").exists()          # a mistyped folder leaves no empty database
+    for cmd in (["run"], ["report", "--out", str(tmp_path / "rep")], ["status"]):
+        res = runner.invoke(app, [*cmd, "--db", str(tmp_path / "a.db")])
+        assert res.exit_code == 2 and "不存在" in res.output, cmd
+        assert not (tmp_path / "a.db").exists(), cmd
+    assert runner.invoke(app, ["init", "--db", str(tmp_path / "a.db")]).exit_code == 0
     res = runner.invoke(app, ["run", "--db", str(tmp_path / "a.db"), "--stages", "bogus"])
     assert res.exit_code == 2 and "bogus" in res.output
+
+
+def test_a_file_that_is_not_a_database_gets_one_line(tmp_path):
+    not_db = tmp_path / "notes.db"
+    not_db.write_text("not a database\n" * 100)
+    for cmd in (["status"], ["run"], ["report", "--out", str(tmp_path / "rep")]):
+        res = runner.invoke(app, [*cmd, "--db", str(not_db)])
+        assert res.exit_code == 2, cmd
+        assert res.output.strip().count("\n") == 0 and "不是 medreview 数据库" in res.output, (cmd, res.output)
+        assert "Traceback" not in res.output
 
 
 def test_doctor_reports_core_checks():
@@ -69,3 +85,30 @@ def test_doctor_reports_core_checks():
     # exit code follows the required checks
     required_ok = all(c["ok"] for c in checks.values() if not c["optional"])
     assert res.exit_code == (0 if required_ok else 2)
+
+
+def test_review_on_a_busy_port_says_so_before_the_address(tmp_path):
+    import socket
+
+    db = tmp_path / "a.db"
+    assert runner.invoke(app, ["init", "--db", str(db)]).exit_code == 0
+    assert runner.invoke(app, ["users", "add", "lead1", "--role", "lead", "--password-stdin", "--db", str(db)],
+                         input="pw-lead-123456\n").exit_code == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        res = runner.invoke(app, ["review", "--db", str(db), "--port", str(port)])
+    assert res.exit_code == 2
+    assert f"端口 {port} 已被占用" in res.output and "http://" not in res.output
+
+
+def test_pages_to_read_counts_pdf_pages_before_reading(tmp_path):
+    from pipeline import status, store
+    from pipeline.synth import generate
+
+    generate(tmp_path / "b", records=2, hospitals=1, seed=3, forms=("text",))
+    db = store.connect(tmp_path / "a.db")
+    assert runner.invoke(app, ["ingest", str(tmp_path / "b" / "text"), "--db", str(tmp_path / "a.db")]).exit_code == 0
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert status.pages_to_read(db) == manifest["counts"]["pages"] > 0

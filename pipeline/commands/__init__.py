@@ -8,6 +8,7 @@ returns an exit code:
 Nothing below ``pipeline.commands`` is imported by the library.
 """
 
+import sqlite3
 from pathlib import Path
 
 from rich.console import Console
@@ -32,6 +33,9 @@ def open_db(db_path: Path):
         return store.connect(db_path)
     except store.StoreError as exc:
         error(exc)
+        return None
+    except sqlite3.DatabaseError as exc:   # not a SQLite file at all (or a damaged one)
+        error(f"{db_path}: 不是 medreview 数据库 (not a SQLite database: {exc})")
         return None
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ from pipeline import store
 from pipeline.commands import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, console, err, error, open_db, \
     open_existing
 from pipeline.run import RunError, RunOptions, StageUnavailable, run_batch
+
+OCR_SECONDS_PER_PAGE = 3.5   # measured: one single-threaded OCR worker per core (docs/ARCHITECTURE.md)
 
 STAGE_LABELS = {
     "ingested": "已登记 ingested",
@@ -34,6 +37,9 @@ def init(db_path: Path) -> int:
 
 
 def ingest(directory: Path, db_path: Path, *, hospital: str | None = None) -> int:
+    # Checked before the database is opened, so a mistyped folder leaves no empty database behind.
+    if not Path(directory).is_dir():
+        return error(f"{directory}: {'不是文件夹 (not a folder)' if Path(directory).exists() else '文件夹不存在 (no such folder)'}")
     db = open_db(db_path)
     if db is None:
         return EXIT_USAGE
@@ -54,20 +60,33 @@ def ingest(directory: Path, db_path: Path, *, hospital: str | None = None) -> in
 
 
 @contextmanager
-def progress_bars():
-    """A rich progress bar per stage (only on a terminal), fed by ``run_batch``'s callback."""
+def progress_bars(item_totals: dict[str, int] | None = None):
+    """A rich progress bar per stage (only on a terminal), fed by ``run_batch``'s callback.
+
+    A stage named in ``item_totals`` (read: the pages to read) counts its items (pages) instead of
+    its records, so a batch of a few long scanned records shows its rate and time left page by
+    page, not "0/2" until the first record is done."""
+    item_totals = item_totals or {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[items]} items · {task.fields[rate]}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+                  TextColumn("{task.fields[detail]}"),
+                  TimeElapsedColumn(), TextColumn("剩余 ETA"), TimeRemainingColumn(), console=console,
                   disable=not console.is_terminal) as progress:
         tasks: dict[str, tuple[int, float]] = {}
 
         def on_progress(stage, done, total, items):
+            by_items = stage in item_totals
             if stage not in tasks:
-                tasks[stage] = (progress.add_task(stage, total=None, items=0, rate=""), time.monotonic())
+                label = f"{stage} 页 pages" if by_items else f"{stage} 病历 records"
+                tasks[stage] = (progress.add_task(label, total=None, detail=""), time.monotonic())
             task, started = tasks[stage]
-            rate = items / max(time.monotonic() - started, 1e-6)
-            progress.update(task, completed=done, total=total, items=items, rate=f"{rate:.1f}/s")
+            elapsed = max(time.monotonic() - started, 1e-6)
+            if by_items:
+                rate = items / elapsed
+                progress.update(task, completed=items, total=max(item_totals[stage], items),
+                                detail=f"病历 records {done}/{total} · {rate:.2f} 页/s")
+            else:
+                progress.update(task, completed=done, total=total,
+                                detail=f"{items} items · {items / elapsed:.1f}/s")
 
         yield on_progress
 
@@ -105,7 +124,7 @@ def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: b
         timeout: float = 600.0, ocr_engine: str | None = None, dpi: int | None = None,
         executor: str = "local", address: str | None = None, rules_override: Path | None = None,
         rescore: bool = False) -> int:
-    db = open_db(db_path)
+    db = open_existing(db_path)
     if db is None:
         return EXIT_USAGE
     stage_options: dict[str, dict] = {}
@@ -115,7 +134,8 @@ def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: b
         stage_options["score"] = {"rules_override": str(rules_override)}
     options = RunOptions(workers=workers, timeout=timeout, retry_failed=retry_failed, rescore=rescore,
                          executor=executor, address=address, stage_options=stage_options)
-    with run_errors() as failed, progress_bars() as on_progress:
+    totals = {"read": status_mod.pages_to_read(db)} if stages in ("all", "") or "read" in stages.split(",") else {}
+    with run_errors() as failed, progress_bars(totals) as on_progress:
         report = run_batch(db, stages.split(","), options, progress=on_progress)
     if failed["code"] is not None:
         return failed["code"]
@@ -196,8 +216,20 @@ def demo(out: Path, *, records: int = 20, form: str = "text", simulate_reviews: 
     out = Path(out)
     if not (out / "batch" / "manifest.json").exists():
         console.print(f"生成样例批次 generating the sample batch ({records} records, {form}) → {out / 'batch'}")
-    with run_errors() as failed, progress_bars() as on_progress:
-        res = run_demo(out, records=records, form=form, simulate_reviews=simulate_reviews, progress=on_progress)
+    def plan(pages: int) -> None:
+        if not pages:
+            return
+        if form == "scan":
+            workers = max(1, os.cpu_count() or 1)
+            minutes = pages * OCR_SECONDS_PER_PAGE / workers / 60
+            console.print(f"将用 OCR 识别 {pages} 页 (OCR of {pages} pages, ~{OCR_SECONDS_PER_PAGE:.1f} s/page on "
+                          f"{workers} worker(s)): 预计约 {max(1, round(minutes))} 分钟 (about {max(1, round(minutes))} min)")
+        else:
+            console.print(f"将读取 {pages} 页文字层 (text layer of {pages} pages)")
+
+    with run_errors() as failed:
+        res = run_demo(out, records=records, form=form, simulate_reviews=simulate_reviews, on_plan=plan,
+                       progress_factory=progress_bars)
     if failed["code"] is not None:
         return failed["code"]
     s = res.ingest

@@ -1,8 +1,11 @@
 """`medreview review` (the web UI) and `medreview users ...` (its accounts and sessions)."""
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
+import socket
+import sqlite3
 from pathlib import Path
 
 from pipeline.commands import EXIT_OK, EXIT_USAGE, console, err, error
@@ -20,6 +23,28 @@ def parse_proxies(spec: str | None) -> list[str]:
             ipaddress.ip_network(part, strict=False)
             out.append(part)
     return out
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port`` (None when it can), said before the
+    address is printed: uvicorn would otherwise print it and then exit with a traceback."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"无法解析监听地址 {host} (cannot resolve host: {exc.strerror})"
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn does
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (f"端口 {port} 已被占用 (port {port} on {host} is in use): 请用 --port 换一个端口，"
+                        "或先结束占用它的程序 (another medreview review?)")
+            if exc.errno == errno.EACCES:
+                return f"无权监听端口 {port} (permission denied): 请用 1024 以上的端口"
+            return f"无法监听 {host}:{port} ({exc.strerror})"
+    return None
 
 
 def server_config(app, host: str, port: int, *, log_level: str = "info"):
@@ -51,6 +76,8 @@ def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8765, *, https_coo
                          forwarded_allow_ips=proxies)
     except StoreError as exc:
         return error(exc)
+    except sqlite3.DatabaseError as exc:
+        return error(f"{db_path}: 不是 medreview 数据库 (not a SQLite database: {exc})")
     if not auth.list_users(connect(db_path, migrate=False)):
         err.print("还没有用户，请先运行: medreview users add NAME --role admin")
         return EXIT_USAGE
@@ -61,6 +88,9 @@ def serve(db_path: Path, host: str = "127.0.0.1", port: int = 8765, *, https_coo
     if not loopback and not https_cookies:
         # Cookies are not marked Secure (plain http); warn when leaving the local machine.
         log.warning("serving on %s without TLS: put it behind an HTTPS reverse proxy and pass --https-cookies", host)
+    busy = port_problem(host, port)
+    if busy:
+        return error(busy)
     scheme = "https (proxy)" if https_cookies else "http"
     console.print(f"审核界面: http://{host}:{port}/  [{scheme}; 空闲 {idle_minutes} 分钟退出; "
                   f"可信代理: {', '.join(proxies) or '无'}]", markup=False)

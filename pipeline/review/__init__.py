@@ -10,6 +10,7 @@ legal basis and policy text), ``values`` (what input must be to be
 stored, and reading stored values defensively), ``audit`` (the trail of admins' and leads' actions). The names below are the public surface the
 web app, the report and the annotations export use.
 """
+from pipeline.review import appeals, audit
 from pipeline.review.case import case_view, next_flag_id
 from pipeline.review.decisions import add_flag, decide, undo_last
 from pipeline.review.errors import LockConflict, NotFound, ReviewError
@@ -24,6 +25,7 @@ from pipeline.review.state import (DECISIONS, STATUSES, FlagState, derive, effec
                                    record_status)
 
 __all__ = [
+    "appeals", "audit",
     "DECISIONS", "EXPORT_COLUMNS", "check_rule", "decided_states", "policy_text", "rule_choices", "rule_info",
     "rule_name", "LOCK_TTL_S", "ORDERS", "STATUSES", "FlagState", "LockConflict", "NotFound",
     "QueueFilter", "ReviewError", "add_flag", "agreement", "case_view", "confirmed_findings", "decide", "derive",
