@@ -122,7 +122,7 @@ def collect(db, *, batch_name: str | None = None, hospital_names: dict | None = 
     ``hospital_names`` (hospital id -> name, from the report settings) replaces the stored names."""
     flags = list(db.query(
         "SELECT f.id, f.record_id, f.rule_id, f.rule_name, f.category, f.knowledge, f.amount, f.charge_ids,"
-        " f.source, r.hospital_id FROM flags f JOIN records r ON r.id = f.record_id ORDER BY f.id"))
+        " f.source, r.hospital_id, r.admission_no FROM flags f JOIN records r ON r.id = f.record_id ORDER BY f.id"))
     states = review.decided_states(db, flags)
     confirmed = money.counted(db, flags, states)
     flagged = money.counted(db, flags, states, states_counted=("pending", "confirmed", "rejected", "appeal_upheld"))
@@ -151,6 +151,7 @@ def collect(db, *, batch_name: str | None = None, hospital_names: dict | None = 
     per_hosp_rule: dict = defaultdict(lambda: defaultdict(rule_acc))
     record_states: dict[int, list[review.FlagState]] = defaultdict(list)
     record_hosp: dict[int, str | None] = {}
+    appealed: list[dict] = []
     for f in flags:
         st = states[f["id"]]
         if st.state == "withdrawn":
@@ -173,6 +174,11 @@ def collect(db, *, batch_name: str | None = None, hospital_names: dict | None = 
         for scope in (batch, hs):
             scope["amount_flagged_yuan"] += fl
         if st.appeal:
+            appealed.append({"flag_id": f["id"], "hospital_id": f["hospital_id"], "record_id": f["record_id"],
+                             "admission_no": f["admission_no"],
+                             **_rule_row(rule_id, stored_names.get(rule_id)),
+                             "amount_yuan": round(review.effective_amount(f, st), 2),
+                             "appeal": review.appeals.APPEAL_LABELS.get(st.appeal, st.appeal)})
             for scope in (batch, hs):
                 scope["appealed_findings"] += 1
                 scope["appeals_open"] += st.appeal == "filed"
@@ -269,6 +275,7 @@ def collect(db, *, batch_name: str | None = None, hospital_names: dict | None = 
                       for hid, name in hospitals.items()],
         "rules": rules,
         "rule_classes": classes,
+        "appeals": appealed,
         "versions": versions,
     }
 

@@ -81,9 +81,9 @@ def rule_classes(fig, findings, settings):
 
 
 def appeals(fig, findings, settings):
-    rows = [f for f in findings if f.get("appeal")]
-    b = fig["batch"]
-    return {"rows": rows, "b": b} if rows or b["appeals_upheld"] else None
+    names = {h["hospital_id"]: h["name"] for h in fig["hospitals"]}
+    rows = [{**a, "hospital_name": names.get(a["hospital_id"])} for a in fig["appeals"]]
+    return {"rows": rows, "b": fig["batch"]} if rows else None
 
 
 def findings_section(fig, findings, settings):

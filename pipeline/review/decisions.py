@@ -17,6 +17,16 @@ from pipeline.review.values import check_id, clean_text, parse_amount, parse_ms,
 from pipeline.store import dumps, insert_one, transaction
 
 
+def at_field(field: str, check, value):
+    """``check(value)``, its ReviewError tied to the form ``field`` it is about."""
+    try:
+        return check(value)
+    except ReviewError as exc:
+        if exc.field is None:
+            exc.field = field
+        raise
+
+
 def decide(
     db, user: str, flag_id: int, action: str, *, reason_code: str | None = None,
     note: str | None = None, rule_id: str | None = None, amount: float | str | None = None,
@@ -33,17 +43,17 @@ def decide(
     note = clean_text(note)
     payload: dict[str, Any] = {}
     if action == "reject":
-        reason = reject_reason(reason_code)
+        reason = at_field("reason_code", reject_reason, reason_code)
         if reason.get("note_required") and not note:
-            raise ReviewError("选择“其他”时必须填写备注")
+            raise ReviewError("选择“其他”时必须填写备注", field="note")
         payload["reason_code"] = reason["code"]
     if action == "change":
         rule_id = clean_text(rule_id, limit=64)
         if rule_id is not None:
-            check_rule(rule_id)
-        amount = parse_amount(amount)
+            at_field("rule_id", check_rule, rule_id)
+        amount = at_field("amount", parse_amount, amount)
         if rule_id is None and amount is None:
-            raise ReviewError("修改需要新的规则或金额")
+            raise ReviewError("修改需要新的规则或金额", field="rule_id")
         payload.update({"rule_id": rule_id, "amount": amount})
     ms = parse_ms(ms_spent)
     if ms is not None:
@@ -138,8 +148,8 @@ def add_flag(
     check_id(record_id, "病例编号")
     rule_id = clean_text(rule_id, limit=64)
     if not rule_id:
-        raise ReviewError("新增疑点需要规则编号")
-    rule = rule_info(check_rule(rule_id))
+        raise ReviewError("新增疑点需要选择规则", field="rule_id")
+    rule = rule_info(at_field("rule_id", check_rule, rule_id))
     if severity not in ("明确违规", "可疑"):
         raise ReviewError(f"严重程度无效: {str(severity)[:20]!r}")
     line_ids = sorted({check_id(i, "文字行编号") for i in line_ids})

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 
 class ReviewError(ValueError):
-    """A request the reviewer must correct (bad action, missing reason code, ...)."""
+    """A request the reviewer must correct (bad action, missing reason code, ...). ``field`` names
+    the form field at fault, so a page can show the message beside it."""
 
     status = 400
+
+    def __init__(self, message: str = "", *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class NotFound(ReviewError):

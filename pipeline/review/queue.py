@@ -1,5 +1,9 @@
-"""The review queue: flagged records by risk (or least certain first), with counts, coverage and
-the filter choices; ``lock_next`` takes the next pending case nobody else holds."""
+"""The review queue: flagged records by risk (or least certain first), with counts (of flags and of
+cases), coverage and the filter choices; ``lock_next`` takes the next pending case nobody else
+holds, the cases a lead gave the reviewer first and none given to someone else.
+
+A row's amount is what its flags still at stake add up to (pending and confirmed, each charge
+line once, never more than the admission billed: ``money``); rejected flags add nothing."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -8,10 +12,12 @@ from dataclasses import dataclass
 import logging
 
 from pipeline.clock import utc
+from pipeline.review import assign, money
 from pipeline.review.errors import LockConflict, ReviewError
 from pipeline.review.events import load_events
 from pipeline.review.locks import LOCK_TTL_S, live_locks, take_lock
-from pipeline.review.state import STATUSES, derive, effective_amount, record_status
+from pipeline.review.reasons import rule_name
+from pipeline.review.state import STATUSES, derive, record_status
 from pipeline.review.values import stored_number
 from pipeline.store import transaction
 
@@ -65,12 +71,15 @@ def queue(db, flt: QueueFilter | None = None, *, at: _dt.datetime | None = None)
         raise ReviewError(f"状态无效: {flt.status!r}")
     if flt.order not in ORDERS:
         raise ReviewError(f"排序无效: {flt.order!r}")
-    flags = list(db.query("SELECT id, record_id, rule_id, rule_name, severity, score, amount, source FROM flags"))
+    flags = list(db.query("SELECT id, record_id, rule_id, rule_name, severity, score, amount, charge_ids, source"
+                          " FROM flags"))
     by_record: dict[int, list[dict]] = {}
     for f in flags:
         by_record.setdefault(f["record_id"], []).append(f)
     events = load_events(db)
     states = derive(events, flags)
+    counted = money.counted(db, flags, states, states_counted=("pending", "confirmed"))
+    assigned = assign.current(db)
     reviewers_of: dict[int, set] = {}
     for e in events:
         reviewers_of.setdefault(e["record_id"], set()).add(e["user"])
@@ -85,13 +94,14 @@ def queue(db, flt: QueueFilter | None = None, *, at: _dt.datetime | None = None)
         )
     }
     items, counts = [], {s: 0 for s in STATUSES}
+    flag_counts = {s: 0 for s in STATUSES}
     for rid, rflags in by_record.items():
         rec = records.get(rid)
         if rec is None:
             continue
         try:
-            item = _item(rec, rflags, states, scores.get(rid), locks.get(rid), reviewers_of.get(rid, set()), flt,
-                         counts)
+            item = _item(rec, rflags, states, counted, scores.get(rid), locks.get(rid), reviewers_of.get(rid, set()),
+                         flt, counts, flag_counts, assign.case_owner(assigned, rid, rec["hospital_id"]))
         except Exception as exc:   # one unreadable record must not take the queue down for everyone
             log.warning("queue: record %s left out: %s", rid, type(exc).__name__)
             continue
@@ -110,32 +120,39 @@ def queue(db, flt: QueueFilter | None = None, *, at: _dt.datetime | None = None)
         items = least_certain_first(items)
     for i in items:
         del i["_max_flag_score"]
-    return _summary(db, items, counts, flt)
+    return _summary(db, items, counts, flag_counts, flt)
 
 
-def _item(rec: dict, rflags: list[dict], states: dict, sc: dict | None, held: dict | None, reviewers,
-          flt: QueueFilter, counts: dict) -> dict | None:
+def _item(rec: dict, rflags: list[dict], states: dict, counted: dict, sc: dict | None, held: dict | None, reviewers,
+          flt: QueueFilter, counts: dict, flag_counts: dict, owner: str | None) -> dict | None:
     """The queue row of one record (None when it has no active flag or is filtered out); its
-    status is counted whether filtered out or not."""
+    status and its flags' states are counted whether filtered out or not."""
     active = [f for f in rflags if states[f["id"]].state != "withdrawn"]
     if not active:
         return None
     status = record_status(states[f["id"]] for f in active)
+    by_state = {s: sum(states[f["id"]].state == s for f in active) for s in STATUSES}
+    rules = sorted({str(f["rule_id"]) for f in active})
+    names = {f["rule_id"]: f["rule_name"] for f in active}
     item = {
         **rec,
         "probability": stored_number(sc["probability"]) if sc else None,
         "model_version": sc["model_version"] if sc else None,
         "n_flags": len(active),
-        "n_pending": sum(states[f["id"]].state == "pending" for f in active),
+        "n_pending": by_state["pending"], "n_confirmed": by_state["confirmed"], "n_rejected": by_state["rejected"],
         "max_severity": "明确违规" if any(f["severity"] == "明确违规" for f in active) else "可疑",
-        "amount": round(sum(effective_amount(f, states[f["id"]]) for f in active), 2),
-        "rules": sorted({str(f["rule_id"]) for f in active}),
+        "amount": round(sum(counted[f["id"]].counted for f in active if f["id"] in counted), 2),
+        "rules": rules,
+        "rule_names": [rule_name(r, names.get(r)) or r for r in rules],
         "status": status,
         "claimed_by": held["user"] if held else None,
+        "assigned_to": owner,
         "reviewers": sorted(reviewers),
         "_max_flag_score": max((stored_number(f["score"]) or 0) for f in active),
     }
     counts[status] += 1
+    for k, v in by_state.items():
+        flag_counts[k] += v
     if flt.hospital and rec["hospital_id"] != flt.hospital:
         return None
     if flt.rule and not any(f["rule_id"] == flt.rule for f in active):
@@ -152,18 +169,23 @@ def _item(rec: dict, rflags: list[dict], states: dict, sc: dict | None, held: di
     return item
 
 
-def _summary(db, items: list[dict], counts: dict, flt: QueueFilter) -> dict:
-    """The queue answer: its rows with the counts, the batch's coverage and the filter choices."""
+def _summary(db, items: list[dict], counts: dict, flag_counts: dict, flt: QueueFilter) -> dict:
+    """The queue answer: its rows with the counts (cases by status, flags by state), the batch's
+    coverage and the filter choices (hospitals and rules with their names)."""
     total = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
     scored = db.execute(
         "SELECT COUNT(*) FROM records WHERE stage = 'scored' OR id IN (SELECT record_id FROM scores)"
     ).fetchone()[0]
-    hospitals = [r[0] for r in db.execute("SELECT DISTINCT hospital_id FROM records WHERE hospital_id IS NOT NULL ORDER BY 1")]
-    rules = [r[0] for r in db.execute("SELECT DISTINCT rule_id FROM flags ORDER BY 1")]
+    hospitals = [{"id": r[0], "name": r[1] or r[0]} for r in db.execute(
+        "SELECT DISTINCT r.hospital_id, h.name FROM records r LEFT JOIN hospitals h ON h.id = r.hospital_id"
+        " WHERE r.hospital_id IS NOT NULL ORDER BY 1")]
+    rules = sorted(({"id": r[0], "name": rule_name(r[0], r[1]) or r[0]} for r in db.execute(
+        "SELECT rule_id, MAX(rule_name) FROM flags GROUP BY rule_id")), key=lambda r: (r["name"], r["id"]))
     reviewers = [r[0] for r in db.execute("SELECT DISTINCT user FROM reviews ORDER BY 1")]
     return {
         "items": items,
         "counts": counts,
+        "flag_counts": flag_counts,
         "coverage": {
             "records": total,
             "scored": scored,
@@ -180,9 +202,11 @@ def lock_next(
     ttl: int = LOCK_TTL_S, at: _dt.datetime | None = None,
 ) -> int | None:
     """Lock the first pending case in queue order (riskiest, or least certain) that nobody else
-    holds; ``after`` starts behind that case."""
+    holds: first those a lead gave ``user`` (the case or its hospital), then those given to nobody;
+    cases given to another reviewer are theirs. ``after`` starts behind that case."""
     flt = QueueFilter(**{**(flt or QueueFilter()).__dict__, "status": "pending"})
-    ids = [i["id"] for i in queue(db, flt, at=at)["items"]]
+    items = queue(db, flt, at=at)["items"]
+    ids = [i["id"] for i in items if i["assigned_to"] == user] + [i["id"] for i in items if i["assigned_to"] is None]
     if after in ids:
         k = ids.index(after)
         ids = ids[k + 1:] + ids[:k]

@@ -19,6 +19,7 @@ from pipeline.review import entities as entity_review
 from pipeline.review.values import parse_int
 from review_ui import auth
 from review_ui.deps import SafeJSONResponse, get_db, require_csrf, settings
+from review_ui.masking import mask_case
 from review_ui.inputs import Amount, Id, OptCode, OptText, PageNo, PathId, Text, Width, MsSpent
 from review_ui.pages import page
 
@@ -70,25 +71,49 @@ def user_name(request: Request) -> str:
     return request.state.user["name"]
 
 
+def case_for(request: Request, record_id: int, flag: int | None = None, page_no: int | None = None) -> dict:
+    """The case as this user may see it (ID numbers masked by role, blind second reviews)."""
+    case = review.case_view(get_db(request), record_id, flag_id=flag, page_no=page_no, user=user_name(request))
+    return mask_case(case, request.state.user)
+
+
 @router.get("/api/cases/{record_id}", summary="病例详情（字段、疑点、证据、页面、实体、费用）")
 def api_case(request: Request, record_id: PathId, flag: Optional[Id] = None, page_no: Optional[PageNo] = None):
-    return SafeJSONResponse(review.case_view(get_db(request), record_id, flag_id=flag, page_no=page_no,
-                                         user=user_name(request)))
+    return SafeJSONResponse(case_for(request, record_id, flag, page_no))
 
 
-@router.get("/cases/{record_id}", response_class=HTMLResponse, include_in_schema=False)
-def case_page(request: Request, record_id: PathId, flag: Optional[Id] = None, page_no: Optional[PageNo] = None):
-    case = review.case_view(get_db(request), record_id, flag_id=flag, page_no=page_no, user=user_name(request))
+def render_case(request: Request, record_id: int, flag: int | None = None, page_no: int | None = None, *,
+                form_error: dict | None = None, status: int = 200) -> HTMLResponse:
+    """The case page; ``form_error`` ({form, field, message, values}) shows a refused form again
+    with what was typed and the message beside the field at fault."""
+    case = case_for(request, record_id, flag, page_no)
     ids = [f["id"] for f in case["flags"]]
     cur = case["current_flag_id"]
     k = ids.index(cur) if cur in ids else -1
     nav = {"prev": ids[k - 1] if k > 0 else None, "next": ids[k + 1] if 0 <= k < len(ids) - 1 else None}
     current = next((f for f in case["flags"] if f["id"] == cur), None)
+    reasons = review.reject_reasons()
     return page(request, "case.html", {
-        "case": case, "current": current, "nav": nav, "reasons": review.reject_reasons(),
+        "case": case, "current": current, "nav": nav, "reasons": reasons,
+        "reason_labels": {r["code"]: r["label"] for r in reasons}, "rule_choices": review.rule_choices(),
         "entity_labels": entity_review.labels(), "attribute_labels": entity_review.ATTRIBUTE_LABELS,
-        "readonly": case["claimed_by"] not in (None, user_name(request)),
-    })
+        "readonly": case["claimed_by"] not in (None, user_name(request)), "form_error": form_error,
+    }, status=status)
+
+
+def refused(request: Request, record_id: int, flag: int | None, form: str, exc: review.ReviewError,
+            values: dict) -> HTMLResponse:
+    """A form the library refused: the case again, the input kept, the message beside its field.
+    A case that does not exist (or a lock someone else holds) has no form to go back to."""
+    if isinstance(exc, review.NotFound):
+        raise exc
+    return render_case(request, record_id, flag, form_error={"form": form, "field": exc.field, "message": str(exc),
+                                                             "values": values}, status=exc.status)
+
+
+@router.get("/cases/{record_id}", response_class=HTMLResponse, include_in_schema=False)
+def case_page(request: Request, record_id: PathId, flag: Optional[Id] = None, page_no: Optional[PageNo] = None):
+    return render_case(request, record_id, flag, page_no)
 
 
 @router.post("/api/cases/{record_id}/claim", summary="领取病例", dependencies=[Depends(require_csrf)])
@@ -143,9 +168,13 @@ def after_decision(request: Request, record_id: int, flag_id: int | None, action
 def decide_form(request: Request, record_id: PathId, flag_id: PathId, action: str = Form(...),
                 reason_code: str = Form(""), note: str = Form(""), rule_id: str = Form(""),
                 amount: str = Form(""), ms_spent: str = Form("")):
-    ev = review.decide(get_db(request), user_name(request), flag_id, action, reason_code=reason_code or None,
-                       note=note, rule_id=rule_id, amount=amount if action == "change" else None,
-                       ms_spent=ms_spent, ttl=settings(request).lock_ttl)
+    try:
+        ev = review.decide(get_db(request), user_name(request), flag_id, action, reason_code=reason_code or None,
+                           note=note, rule_id=rule_id, amount=amount if action == "change" else None,
+                           ms_spent=ms_spent, ttl=settings(request).lock_ttl)
+    except review.ReviewError as exc:
+        return refused(request, record_id, flag_id, action, exc,
+                       {"reason_code": reason_code, "note": note, "rule_id": rule_id, "amount": amount})
     if ev["payload"]["round"] == 2 and auth.has_role(request.state.user, "lead"):
         return RedirectResponse("/lead", status_code=303)    # second review comes from the lead view
     return after_decision(request, record_id, flag_id, action)
@@ -168,12 +197,16 @@ def claim_form(request: Request, record_id: PathId):
 def add_form(request: Request, record_id: PathId, rule_id: str = Form(""),
              reason: str = Form(""), amount: str = Form(""), severity: str = Form("可疑"), note: str = Form(""),
              ms_spent: str = Form(""), line_ids: list[str] = Form([]), charge_ids: list[str] = Form([])):
-    ev = review.add_flag(
-        get_db(request), user_name(request), record_id, rule_id=rule_id, reason=reason,
-        amount=amount, severity=severity or "可疑",
-        line_ids=[parse_int(v, "文字行编号") for v in line_ids if v.strip()],
-        charge_ids=[parse_int(v, "费用行编号") for v in charge_ids if v.strip()], note=note,
-        ms_spent=ms_spent, ttl=settings(request).lock_ttl)
+    try:
+        ev = review.add_flag(
+            get_db(request), user_name(request), record_id, rule_id=rule_id, reason=reason,
+            amount=amount, severity=severity or "可疑",
+            line_ids=[parse_int(v, "文字行编号") for v in line_ids if v.strip()],
+            charge_ids=[parse_int(v, "费用行编号") for v in charge_ids if v.strip()], note=note,
+            ms_spent=ms_spent, ttl=settings(request).lock_ttl)
+    except review.ReviewError as exc:
+        return refused(request, record_id, None, "add", exc,
+                       {"rule_id": rule_id, "reason": reason, "amount": amount, "severity": severity})
     return RedirectResponse(f"/cases/{record_id}?flag={ev['flag_id']}", status_code=303)
 
 

@@ -15,6 +15,7 @@ from review_ui.deps import get_db, require_csrf, settings
 from review_ui.inputs import Id, OptCode, Offset, PathId
 
 router = APIRouter()
+MAX_REFS = 200                   # refs one merged row of the entity list may carry
 
 
 class EntityCorrectionIn(BaseModel):
@@ -48,11 +49,14 @@ async def correct_entity_form(request: Request, record_id: PathId):
         return parse_int(str(form.get(name) or ""), name)
 
     attr = str(form.get("attribute") or "")
-    entity_review.correct(
-        get_db(request), request.state.user["name"], record_id, str(form.get("action") or ""),
-        entity=str(form.get("entity") or "") or None, label=str(form.get("label") or "") or None,
-        section_id=num("section_id"), line_id=num("line_id"), start=num("start"), end=num("end"),
-        attributes={attr: form.get("value") == "1"} if attr else None, ttl=settings(request).lock_ttl)
+    # The page lists the same entity found more than once as one row: its edit applies to each.
+    refs = [r for r in str(form.get("entity") or "").split(",")[:MAX_REFS] if r.strip()] or [None]
+    for ref in refs:
+        entity_review.correct(
+            get_db(request), request.state.user["name"], record_id, str(form.get("action") or ""),
+            entity=ref, label=str(form.get("label") or "") or None,
+            section_id=num("section_id"), line_id=num("line_id"), start=num("start"), end=num("end"),
+            attributes={attr: form.get("value") == "1"} if attr else None, ttl=settings(request).lock_ttl)
     # Back to the entity list, keeping the flag and page the reviewer was looking at.
     back = {k: v for k, v in (("flag", num("flag")), ("page_no", num("page_no"))) if v is not None}
     return RedirectResponse(f"/cases/{record_id}?{urlencode(back)}#entities", status_code=303)

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 
 from pipeline import review
+from pipeline.review import assign
 from pipeline.review.values import parse_int
 from review_ui.deps import SafeJSONResponse, get_db, require_csrf, settings
 from review_ui.inputs import Id, OptCode, PageNo
@@ -46,12 +47,15 @@ def api_queue(request: Request, hospital: str = "", rule: str = "", status: str 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def queue_page(request: Request, hospital: str = "", rule: str = "", status: str = "",
                reviewer: str = "", date_from: str = "", date_to: str = "", order: str = "", p: PageNo = 1):
-    q = review.queue(get_db(request), queue_filter(hospital, rule, status, reviewer, date_from, date_to, order))
+    db = get_db(request)
+    q = review.queue(db, queue_filter(hospital, rule, status, reviewer, date_from, date_to, order))
     n_pages = max(1, -(-len(q["items"]) // QUEUE_PAGE))
     p = min(max(1, p), n_pages)
     return page(request, "queue.html", {
         "q": q, "rows": q["items"][(p - 1) * QUEUE_PAGE: p * QUEUE_PAGE], "offset": (p - 1) * QUEUE_PAGE,
-        "p": p, "n_pages": n_pages, "qs": urlencode(q["filter"])})
+        "p": p, "n_pages": n_pages, "qs": urlencode(q["filter"]),
+        "tasks": assign.second_tasks(db, request.state.user["name"]),
+        "rule_names": {r["id"]: r["name"] for r in q["choices"]["rules"]}})
 
 
 @router.post("/api/next", summary="领取下一个待审病例", dependencies=[Depends(require_csrf)])

@@ -19,7 +19,7 @@
     var b = f.querySelector("button[type=submit]");
     if (b && b.disabled) return;
     stampTime();
-    f.submit();
+    if (f.requestSubmit) f.requestSubmit(); else f.submit();   // requestSubmit runs the form's checks
   }
 
   var rejectForm = document.getElementById("form-reject");
@@ -27,6 +27,24 @@
     if (!rejectForm) return;
     rejectForm.hidden = false;
     document.getElementById("reject-reason").focus();
+  }
+  // A reason that needs a note: say so beside the note before sending (the server checks too).
+  if (rejectForm) rejectForm.addEventListener("submit", function (e) {
+    var sel = document.getElementById("reject-reason");
+    var note = document.getElementById("reject-note");
+    var opt = sel.options[sel.selectedIndex];
+    var msg = document.getElementById("reject-note-needed");
+    if (opt && opt.dataset.noteRequired === "1" && !note.value.trim()) {
+      e.preventDefault();
+      if (msg) msg.hidden = false;
+      note.focus();
+    }
+  });
+  // After a refused form the page comes back with the message beside the field: focus that field.
+  var firstError = document.querySelector(".field-error:not([hidden])");
+  if (firstError) {
+    var field = firstError.previousElementSibling && firstError.previousElementSibling.querySelector("input, select");
+    if (field) field.focus();
   }
   var rejectBtn = document.getElementById("btn-reject");
   if (rejectBtn) rejectBtn.addEventListener("click", openReject);
@@ -61,7 +79,7 @@
   function scrollToBox() {
     var box = document.querySelector(".box.current") || document.querySelector(".box");
     if (box && viewer) viewer.scrollTop = Math.max(0, box.offsetTop - viewer.clientHeight / 3);
-    var line = document.querySelector(".lines li.ev");
+    var line = document.querySelector(".lines li.ev.current") || document.querySelector(".lines li.ev");
     if (line) line.scrollIntoView({ block: "center" });
   }
   if (img) { if (img.complete) scrollToBox(); else img.addEventListener("load", scrollToBox); }
@@ -123,6 +141,7 @@
     var start = range.startContainer.parentElement, end = range.endContainer.parentElement;
     var span = start && start.closest("span.t");
     if (!span || !end || end.closest("span.t") !== span) return;   // one line at a time
+    if (span.closest("li").dataset.annotatable !== "1") return;    // outside every section: no entity here
     var before = document.createRange();
     before.selectNodeContents(span);
     before.setEnd(range.startContainer, range.startOffset);
