@@ -271,12 +271,18 @@ def test_change_amount_then_export(app, env):
     fid = c.get(f"/api/cases/{rid}").json()["flags"][0]["id"]
     assert c.post(f"/api/flags/{fid}/decision", json={"action": "change"}).status_code == 400
     assert c.post(f"/api/flags/{fid}/decision", json={"action": "change", "amount": -5}).status_code == 400
-    assert c.post(f"/api/flags/{fid}/decision", json={"action": "change", "amount": 120.5, "rule_id": "R-LOS-04"}).status_code == 200
+    # A rule the catalogue does not have is refused: it would reach the export and the report nameless.
+    r = c.post(f"/api/flags/{fid}/decision", json={"action": "change", "amount": 120.5, "rule_id": "NOT-A-RULE"})
+    assert r.status_code == 400 and "规则目录" in r.json()["error"]
+    rule = "CL-LOW-STANDARD-ADMISSION"
+    assert c.post(f"/api/flags/{fid}/decision", json={"action": "change", "amount": 120.5, "rule_id": rule}).status_code == 200
     lead = login(app, "lead1")
     rows = lead.get("/api/export").json()
-    assert [(r["flag_id"], r["amount"], r["rule_id"], r["confirmed_by"]) for r in rows] == [(fid, 120.5, "R-LOS-04", "rev1")]
+    assert [(r["flag_id"], r["amount"], r["rule_id"], r["rule_name"], r["confirmed_by"]) for r in rows] == [
+        (fid, 120.5, rule, "低标准入院", "rev1")]
+    assert "规则改为 低标准入院" in rows[0]["reason"] and "金额改定为 120.50 元" in rows[0]["reason"]
     csv_text = lead.get("/api/export?format=csv").text
-    assert csv_text.startswith("\ufeffhospital_id,admission_no") and "R-LOS-04" in csv_text
+    assert csv_text.startswith("\ufeffhospital_id,admission_no") and rule in csv_text and "NOT-A-RULE" not in csv_text
     assert c.get("/api/queue").json()["counts"]["confirmed"] == 1
 
 
@@ -287,13 +293,15 @@ def test_add_missed_flag_and_undo_withdraws_it(app, env):
     line = ids["ZY2026002"]["line_ids"][(1, 4)]
     other = ids["ZY2026003"]["line_ids"][(1, 4)]
     charge = ids["ZY2026002"]["charge_ids"][5]
-    body = {"rule_id": "R-DUP-09", "rule_name": "重复收费", "line_ids": [line], "charge_ids": [charge]}
+    body = {"rule_id": "CH-IDENTICAL-LINES", "line_ids": [line], "charge_ids": [charge]}
     assert c.post(f"/api/cases/{rid}/flags", json={**body, "line_ids": [other]}).status_code == 400
-    assert c.post(f"/api/cases/{rid}/flags", json={"rule_id": "R-DUP-09"}).status_code == 400
+    assert c.post(f"/api/cases/{rid}/flags", json={"rule_id": "CH-IDENTICAL-LINES"}).status_code == 400
+    assert c.post(f"/api/cases/{rid}/flags", json={**body, "rule_id": "NOT-A-RULE"}).status_code == 400
     r = c.post(f"/api/cases/{rid}/flags", json=body).json()
     flags = c.get(f"/api/cases/{rid}").json()["flags"]
     added = next(f for f in flags if f["id"] == r["flag_id"])
     assert added["source"] == "reviewer" and added["state"] == "confirmed" and added["amount"] == 35.5
+    assert added["rule_name"] == "重复收费(重复计费明细)"        # named by the catalogue
     assert added["evidence"][0]["line_id"] == line and added["evidence"][0]["bbox"]
     c.post(f"/api/cases/{rid}/undo")
     assert r["flag_id"] not in [f["id"] for f in c.get(f"/api/cases/{rid}").json()["flags"]]

@@ -435,7 +435,7 @@ def test_added_flag_is_not_added_twice(app, env):
     c = login(app, "rev1")
     rid = ids["ZY2026002"]["record_id"]
     line = ids["ZY2026002"]["line_ids"][(1, 4)]
-    body = {"rule_id": "R-DUP-09", "line_ids": [line]}
+    body = {"rule_id": "CH-IDENTICAL-LINES", "line_ids": [line]}
     a, b = c.post(f"/api/cases/{rid}/flags", json=body).json(), c.post(f"/api/cases/{rid}/flags", json=body).json()
     assert a["flag_id"] == b["flag_id"] and b["repeat"]
     assert connect(db_path).execute("SELECT COUNT(*) FROM flags WHERE source = 'reviewer'").fetchone()[0] == 1
