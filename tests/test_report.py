@@ -204,3 +204,137 @@ def test_pdf_is_printed_or_skipped_with_reason(db, tmp_path, monkeypatch):
         pytest.skip("no local Chromium")
     res = write_report(db, tmp_path / "b", pdf=True)
     assert res["pdf"].read_bytes()[:5] == b"%PDF-"
+
+
+def test_headline_names_firm_bureau_period_and_warns_while_flags_are_pending(db, tmp_path):
+    from pipeline.report import ReportSettings
+
+    settings = ReportSettings(firm="青山医审咨询有限公司", bureau="青山县医疗保障局", period="2024年1月1日至2024年12月31日",
+                              hospitals={"H2": "青山县中医医院"})
+    paths = write_report(db, tmp_path / "rep", settings=settings)
+    html = paths["html"].read_text(encoding="utf-8")
+    # processed 5 (R1–R5), violations in R1, R2, R4; 1200 + 300 + 5000 + 800 元
+    assert "共审核病历 5 份，发现违规病例 3 份，涉及违规费用 0.73 万元" in html
+    for text in ("青山医审咨询有限公司", "青山县医疗保障局", "2024年1月1日至2024年12月31日", "青山县中医医院"):
+        assert text in html
+    assert "尚有 1 条疑点（涉及 1 份病历）未经审核确认" in html
+    assert paths["settings_missing"] == []
+    assert write_report(db, tmp_path / "r2")["settings_missing"] == ["审核机构", "委托方", "审核期间"]
+
+
+def test_settings_file_is_checked_and_options_win(tmp_path):
+    from pipeline.report import SettingsError, load_settings
+
+    f = tmp_path / "report.yaml"
+    f.write_text("firm: 甲公司\nbureau: 乙局\nperiod: {from: 2024-01-01, to: 2024-06-30}\nhospitals: {H1: 某医院}\n",
+                 encoding="utf-8")
+    s = load_settings(f)
+    assert (s.firm, s.bureau, s.period, s.hospitals) == ("甲公司", "乙局", "2024年1月1日至2024年6月30日", {"H1": "某医院"})
+    assert s.with_options(firm="丙公司", period=None).firm == "丙公司"
+    f.write_text("firm: 甲公司\nbureu: 乙局\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="report.yaml.*bureu"):
+        load_settings(f)
+    f.write_text("appeal_days: 200\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="appeal_days"):
+        load_settings(f)
+
+
+def test_excel_formats_frozen_headers_filters_sheets_and_charts(db, tmp_path):
+    wb = load_workbook(write_report(db, tmp_path / "rep")["xlsx"])
+    ws = wb["确认违规明细"]
+    head = [c.value for c in ws[1]]
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref.startswith("A1:")
+    assert {"规则类别", "法规依据", "计入合计(元)"} <= set(head)
+    amount = ws.cell(row=2, column=head.index("涉及金额(元)") + 1)
+    assert amount.number_format == "#,##0.00" and amount.value == 1200
+    rules = wb["分规则"]
+    rhead = [c.value for c in rules[1]]
+    assert {"规则类别", "法规依据", "与其他规则重叠(元)"} <= set(rhead) and rules.auto_filter.ref
+    assert len(wb["汇总"]._charts) == 2 and len(rules._charts) == 1
+    summary = [c.value for row in wb["汇总"].iter_rows(max_row=3) for c in row if c.value]
+    assert any("共审核病历 5 份" in str(v) for v in summary) and any("尚有" in str(v) for v in summary)
+    wan = next(c for row in wb["汇总"].iter_rows() for c in row if c.value == "涉及违规费用(万元)")
+    assert wb["汇总"].cell(row=wan.row + 1, column=wan.column).number_format == "#,##0.00"
+    h1 = wb["医院-青山县人民医院"]
+    cells = [str(c.value) for row in h1.iter_rows() for c in row if c.value]
+    assert any("张**" in v for v in cells) and not any("张三丰" in v for v in cells)   # free text masked
+    assert h1.freeze_panes == "A4"
+
+
+def test_html_names_rules_in_chinese_and_small_amounts_in_yuan(db, tmp_path):
+    html = write_report(db, tmp_path / "rep")["html"].read_text(encoding="utf-8")
+    charts = html[html.index("规则分布"):]
+    assert "超标准收费" in charts and "R-A…" not in charts         # names, not cut codes
+    # Every rule's amount is under 1 万元 (5,000 at most): the chart is in 元, the headline adds the 元.
+    assert "各规则确认违规金额（元）" in html and "5,000.00" in charts
+    assert "0.73 万元（7,300.00 元）" in html
+    db.execute("UPDATE flags SET amount = 25000 WHERE id = 5")
+    html = write_report(db, tmp_path / "r2")["html"].read_text(encoding="utf-8")
+    assert "各规则确认违规金额（万元）" in html and "2.50" in html[html.index("各规则确认违规金额"):]
+
+
+def test_notices_list_each_hospitals_findings_with_basis_and_how_to_appeal(db, tmp_path):
+    from pipeline.report import ReportSettings
+
+    res = write_report(db, tmp_path / "rep", notices=True,
+                       settings=ReportSettings(firm="青山医审", bureau="青山县医保局", appeal_days=15))
+    by_name = {p.name: p.read_text(encoding="utf-8") for p in res["notices"]}
+    assert set(by_name) == {"疑点告知书-H1.html", "疑点告知书-H2.html"}
+    h1 = by_name["疑点告知书-H1.html"]
+    assert "医保基金使用疑点告知书" in h1 and "青山县人民医院" in h1 and "15 个工作日内" in h1
+    assert "张**" in h1 and "张三丰" not in h1
+    assert "第 3 页" in h1 and "1,500.00" in h1                    # R1's 1200 and R2's 300
+    assert h1.count("<td>1</td>") >= 1 and "申诉理由" in h1
+
+
+def test_pdf_has_the_cjk_font_embedded_and_renders(db, tmp_path):
+    import shutil
+    import subprocess
+
+    from pipeline.report import pdf
+
+    if pdf.find_browser() is None:
+        pytest.skip("no local Chromium")
+    res = write_report(db, tmp_path / "rep", pdf=True, notices=True)
+    assert len(res["pdfs"]) == 3                                   # the report and two notices
+    if not shutil.which("pdffonts") or not shutil.which("pdftoppm"):
+        pytest.skip("poppler-utils not installed")
+    fonts = subprocess.run(["pdffonts", str(res["pdf"])], capture_output=True, text=True, check=True).stdout
+    cjk = [ln for ln in fonts.splitlines() if "WenQuanYi" in ln or "Noto" in ln]
+    assert cjk and all(" yes " in ln for ln in cjk), fonts        # embedded, not left to the reader's machine
+    subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", str(res["pdf"]), str(tmp_path / "p")],
+                   check=True)
+    from PIL import Image
+
+    img = Image.open(next(tmp_path.glob("p-*.png"))).convert("L")
+    dark = sum(1 for v in img.getdata() if v < 128) / (img.width * img.height)
+    assert 0.005 < dark < 0.5                                      # text is drawn, the page is not blank
+
+
+def test_cli_appeal_then_report_with_settings_and_notices(db, db_path, tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    run = CliRunner().invoke
+    settings = tmp_path / "report.yaml"
+    settings.write_text("firm: 青山医审\nbureau: 青山县医保局\nperiod: 2024年度\n", encoding="utf-8")
+    res = run(app, ["appeal", "file", "5", "--grounds", "重复收费系系统录入错误，已退费", "--db", str(db_path)])
+    assert res.exit_code == 0, res.output
+    assert run(app, ["appeal", "decide", "5", "--outcome", "maybe", "--db", str(db_path)]).exit_code == 2
+    assert run(app, ["appeal", "decide", "5", "--outcome", "upheld", "--db", str(db_path)]).exit_code == 0
+    assert run(app, ["appeal", "file", "2", "--grounds", "x", "--db", str(db_path)]).exit_code == 2   # rejected flag
+    listed = run(app, ["appeal", "list", "--db", str(db_path)]).output
+    assert listed.startswith("5\tH2\tZY0004\t重复收费\t申诉成立")
+    res = run(app, ["report", "--db", str(db_path), "--out", str(tmp_path / "r"), "--settings", str(settings),
+                    "--notices", "--period", "2024年1月1日至2024年12月31日"])
+    assert res.exit_code == 0, res.output
+    # 5000 元 of R4 left the totals; R4 keeps the reviewer-added 800 元.
+    assert "共审核病历 5 份，发现违规病例 3 份，涉及违规费用 0.23 万元" in res.output
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "2024年1月1日至2024年12月31日" in html and "青山医审" in html and "申诉成立 1 条" in html
+    assert (tmp_path / "r" / "notices" / "疑点告知书-H2.html").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("firm: [1, 2]\n", encoding="utf-8")
+    res = run(app, ["report", "--db", str(db_path), "--out", str(tmp_path / "r3"), "--settings", str(bad)])
+    assert res.exit_code == 2 and "bad.yaml" in res.output and "firm" in res.output

@@ -41,10 +41,11 @@ def list_(db_path: Path) -> int:
         return EXIT_USAGE
     found = appeals.appeals(db)
     rows = {r["id"]: r for r in db.query(
-        "SELECT f.id, f.rule_id, r.hospital_id, r.admission_no FROM flags f JOIN records r ON r.id = f.record_id")}
+        "SELECT f.id, f.rule_id, f.rule_name, r.hospital_id, r.admission_no FROM flags f"
+        " JOIN records r ON r.id = f.record_id")}
     for fid, a in sorted(found.items()):
         r = rows.get(fid, {})
         print("\t".join(str(x if x is not None else "") for x in (
-            fid, r.get("hospital_id"), r.get("admission_no"), rule_name(r.get("rule_id"), r.get("rule_id")),
+            fid, r.get("hospital_id"), r.get("admission_no"), rule_name(r.get("rule_id"), r.get("rule_name")) or r.get("rule_id"),
             appeals.APPEAL_LABELS.get(a.state, a.state), a.filed_at, a.decided_at, a.amount)))
     return EXIT_OK
