@@ -123,15 +123,25 @@ def counted(db, flags: list[dict], states: dict[int, FlagState], *,
             states_counted: tuple[str, ...] = ("confirmed",)) -> dict[int, Counted]:
     """flag id -> Counted for the flags whose state is in ``states_counted``, counted once per
     record (``flags`` are ``flags`` rows with id, record_id, amount and charge_ids)."""
-    chosen = [f for f in flags if states[f["id"]].state in states_counted]
     by_record: dict[int, list[dict]] = {}
-    for f in chosen:
-        by_record.setdefault(f["record_id"], []).append(
-            {"id": f["id"], "amount": effective_amount(f, states[f["id"]]), "charge_ids": charge_ids_of(f)})
-    lines = line_amounts(db, (c for fs in by_record.values() for f in fs for c in f["charge_ids"]))
+    for f in flags:
+        if states[f["id"]].state in states_counted:
+            by_record.setdefault(f["record_id"], []).append(f)
     billed = bills(db, by_record)
     out: dict[int, Counted] = {}
+    shared: dict[int, list[dict]] = {}
     for rid, fs in by_record.items():
+        if len(fs) == 1:   # most records: nothing to share a line with, only the bill caps it
+            f = fs[0]
+            gross = round(max(0.0, effective_amount(f, states[f["id"]])), 2)
+            cap = billed.get(rid)
+            c = gross if cap is None else round(min(gross, max(0.0, cap)), 2)
+            out[f["id"]] = Counted(f["id"], gross, c, round(gross - c, 2))
+        else:
+            shared[rid] = [{"id": f["id"], "amount": effective_amount(f, states[f["id"]]), "charge_ids": charge_ids_of(f)}
+                           for f in fs]
+    lines = line_amounts(db, (c for fs in shared.values() for f in fs for c in f["charge_ids"]))
+    for rid, fs in shared.items():
         mine = {c: lines[c] for f in fs for c in f["charge_ids"] if c in lines}
         out.update(count_once(fs, mine, billed.get(rid)))
     return out

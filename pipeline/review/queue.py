@@ -17,7 +17,7 @@ from pipeline.review.errors import LockConflict, ReviewError
 from pipeline.review.events import load_events
 from pipeline.review.locks import LOCK_TTL_S, live_locks, take_lock
 from pipeline.review.reasons import rule_name
-from pipeline.review.state import STATUSES, derive, record_status
+from pipeline.review.state import STATUSES, derive
 from pipeline.review.values import stored_number
 from pipeline.store import transaction
 
@@ -127,32 +127,42 @@ def _item(rec: dict, rflags: list[dict], states: dict, counted: dict, sc: dict |
           flt: QueueFilter, counts: dict, flag_counts: dict, owner: str | None) -> dict | None:
     """The queue row of one record (None when it has no active flag or is filtered out); its
     status and its flags' states are counted whether filtered out or not."""
-    active = [f for f in rflags if states[f["id"]].state != "withdrawn"]
+    by_state = {"pending": 0, "confirmed": 0, "rejected": 0}
+    active, names, amount, hard, top = [], {}, 0.0, False, 0.0
+    for f in rflags:   # one pass: this runs for every flagged record of the batch on each queue view
+        st = states[f["id"]].state
+        if st == "withdrawn":
+            continue
+        active.append(f)
+        by_state[st] = by_state.get(st, 0) + 1
+        names.setdefault(f["rule_id"], f["rule_name"])
+        c = counted.get(f["id"])
+        amount += c.counted if c else 0.0
+        hard = hard or f["severity"] == "明确违规"
+        top = max(top, stored_number(f["score"]) or 0)
     if not active:
         return None
-    status = record_status(states[f["id"]] for f in active)
-    by_state = {s: sum(states[f["id"]].state == s for f in active) for s in STATUSES}
-    rules = sorted({str(f["rule_id"]) for f in active})
-    names = {f["rule_id"]: f["rule_name"] for f in active}
+    status = "pending" if by_state["pending"] else "confirmed" if by_state["confirmed"] else "rejected"
+    rules = sorted(str(r) for r in names)
     item = {
         **rec,
         "probability": stored_number(sc["probability"]) if sc else None,
         "model_version": sc["model_version"] if sc else None,
         "n_flags": len(active),
         "n_pending": by_state["pending"], "n_confirmed": by_state["confirmed"], "n_rejected": by_state["rejected"],
-        "max_severity": "明确违规" if any(f["severity"] == "明确违规" for f in active) else "可疑",
-        "amount": round(sum(counted[f["id"]].counted for f in active if f["id"] in counted), 2),
+        "max_severity": "明确违规" if hard else "可疑",
+        "amount": round(amount, 2),
         "rules": rules,
         "rule_names": [rule_name(r, names.get(r)) or r for r in rules],
         "status": status,
         "claimed_by": held["user"] if held else None,
         "assigned_to": owner,
         "reviewers": sorted(reviewers),
-        "_max_flag_score": max((stored_number(f["score"]) or 0) for f in active),
+        "_max_flag_score": top,
     }
     counts[status] += 1
-    for k, v in by_state.items():
-        flag_counts[k] += v
+    for k in flag_counts:
+        flag_counts[k] += by_state[k]
     if flt.hospital and rec["hospital_id"] != flt.hospital:
         return None
     if flt.rule and not any(f["rule_id"] == flt.rule for f in active):
