@@ -112,3 +112,29 @@ def test_pages_to_read_counts_pdf_pages_before_reading(tmp_path):
     assert runner.invoke(app, ["ingest", str(tmp_path / "b" / "text"), "--db", str(tmp_path / "a.db")]).exit_code == 0
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert status.pages_to_read(db) == manifest["counts"]["pages"] > 0
+
+
+def test_scan_demo_says_pages_and_time_up_front():
+    from pipeline.commands.batch import read_plan
+
+    assert read_plan(40, "scan", 2) == ("将用 OCR 识别 40 页 (OCR of 40 pages, ~3.5 s/page on 2 worker(s)): "
+                                        "预计约 1 分钟 (about 1 min)")
+    assert "约 12 分钟" in read_plan(400, "scan", 2) and "OCR" not in read_plan(40, "text", 2)
+
+
+def test_read_progress_counts_pages_with_rate_and_eta(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from pipeline.commands import batch
+
+    out = io.StringIO()
+    monkeypatch.setattr(batch, "console", Console(file=out, force_terminal=True, width=160))
+    with batch.progress_bars({"read": 40}) as tick:
+        tick("read", 0, 2, 0)
+        tick("read", 0, 2, 5)        # two long records: pages move, records do not yet
+        tick("segmented", 1, 2, 1)
+    text = out.getvalue()
+    assert "read 页 pages" in text and "5/40" in text and "页/s" in text and "ETA" in text
+    assert "病历 records 0/2" in text and "segmented 病历 records" in text

@@ -264,6 +264,14 @@ def test_decisions_are_events_and_undo(app, env):
     assert [e["action"] for e in _events(db_path)] == ["confirm", "reject", "undo", "undo"]
 
 
+def test_a_case_address_that_is_not_a_number_gets_the_error_page(app):
+    c = login(app, "rev1")
+    r = c.get("/cases/abc")
+    assert r.status_code == 404 and "找不到该页面" in r.text and "回到审核队列" in r.text
+    assert "path.record_id" not in r.text
+    assert c.get("/api/cases/abc").status_code == 422                 # the API keeps its field names
+
+
 def test_change_amount_then_export(app, env):
     _, ids = env
     c = login(app, "rev1")

@@ -208,6 +208,15 @@ def doctor(*, as_json: bool = False) -> int:
     return EXIT_OK if all(c["ok"] or c.get("optional") for c in checks) else EXIT_USAGE
 
 
+def read_plan(pages: int, form: str, workers: int) -> str:
+    """What reading will take, said before it starts: the scanned form goes through OCR."""
+    if form != "scan":
+        return f"将读取 {pages} 页文字层 (text layer of {pages} pages)"
+    minutes = max(1, round(pages * OCR_SECONDS_PER_PAGE / workers / 60))
+    return (f"将用 OCR 识别 {pages} 页 (OCR of {pages} pages, ~{OCR_SECONDS_PER_PAGE:.1f} s/page on {workers} "
+            f"worker(s)): 预计约 {minutes} 分钟 (about {minutes} min)")
+
+
 def demo(out: Path, *, records: int = 20, form: str = "text", simulate_reviews: int = 0) -> int:
     from pipeline.demo import FORMS, run_demo
 
@@ -217,15 +226,8 @@ def demo(out: Path, *, records: int = 20, form: str = "text", simulate_reviews: 
     if not (out / "batch" / "manifest.json").exists():
         console.print(f"生成样例批次 generating the sample batch ({records} records, {form}) → {out / 'batch'}")
     def plan(pages: int) -> None:
-        if not pages:
-            return
-        if form == "scan":
-            workers = max(1, os.cpu_count() or 1)
-            minutes = pages * OCR_SECONDS_PER_PAGE / workers / 60
-            console.print(f"将用 OCR 识别 {pages} 页 (OCR of {pages} pages, ~{OCR_SECONDS_PER_PAGE:.1f} s/page on "
-                          f"{workers} worker(s)): 预计约 {max(1, round(minutes))} 分钟 (about {max(1, round(minutes))} min)")
-        else:
-            console.print(f"将读取 {pages} 页文字层 (text layer of {pages} pages)")
+        if pages:
+            console.print(read_plan(pages, form, max(1, os.cpu_count() or 1)))
 
     with run_errors() as failed:
         res = run_demo(out, records=records, form=form, simulate_reviews=simulate_reviews, on_plan=plan,
