@@ -128,7 +128,7 @@ def summary(wb, fig, findings, settings: ReportSettings):
     ws = wb.active
     ws.title = "汇总"
     b = fig["batch"]
-    _put(ws, 1, 1, f"{settings.title}{' — ' + b['name'] if b['name'] else ''}", TITLE)
+    _put(ws, 1, 1, settings.title, TITLE)
     small = f"（{b['amount_yuan']:,.2f} 元）" if b["amount_yuan"] < 10000 else ""
     _put(ws, 2, 1, f"{fig['headline']}{small}。", HEADLINE)
     row = 3
@@ -136,7 +136,8 @@ def summary(wb, fig, findings, settings: ReportSettings):
         _put(ws, row, 1, "注意：" + fig["pending_warning"], WARN)
         row += 1
     for label, value in (("审核机构", settings.firm), ("委托方", settings.bureau), ("审核期间", settings.period),
-                         ("被审核医院", "、".join(h["name"] or str(h["hospital_id"] or "（未知）") for h in fig["hospitals"]))):
+                         ("被审核医院", "、".join(h["name"] or str(h["hospital_id"] or "（未知）") for h in fig["hospitals"])),
+                         ("批次", b["name"])):
         _put(ws, row, 1, label, BOLD)
         _put(ws, row, 2, value or "（未填写）")
         row += 1
