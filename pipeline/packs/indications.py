@@ -112,6 +112,8 @@ class Vocabulary:
         self.prior_start_with_end = [norm(x) for x in need("prior_start_with_end", list)]
         self.prior_negative = sorted((norm(x) for x in need("prior_negative", list)), key=len, reverse=True)
         self.prior_end = sorted((norm(x) for x in need("prior_end", list)), key=len, reverse=True)
+        self.prior_or_not = [norm(x) for x in need("prior_or_not", list)]
+        self.prior_end_weak = [norm(x) for x in need("prior_end_weak", list)]
         self.treatment_ends = sorted((norm(x) for x in need("treatment_ends", list)), key=len, reverse=True)
         self.fillers = [re.compile(f) for f in need("treatment_fillers", list)]
         self.treatment_suffixes = sorted((norm(x) for x in need("treatment_suffixes", list)), key=len, reverse=True)
@@ -127,6 +129,7 @@ class Vocabulary:
         self.treatment_keys = sorted(self.treatments, key=len, reverse=True)
         self.treatment_aliases = {norm(k): norm(v) for k, v in need("treatment_aliases", dict).items()}
         self.drug_suffixes = tuple(norm(x) for x in need("drug_suffixes", list))
+        self.dosage_forms = tuple(sorted((norm(x) for x in need("dosage_forms", list)), key=len, reverse=True))
         self.tests = []
         for row in need("tests", list):
             names = [norm(x) for x in row]
@@ -135,6 +138,7 @@ class Vocabulary:
         self.test_aliases = {canon: names for canon, names in self.tests}
         self.test_results = [norm(x) for x in need("test_results", list)]
         self.test_not_before = [norm(x) for x in need("test_not_before", list)]
+        self.tests_self = {norm(x) for x in need("tests_self", list)}
         self.labs = {}
         for row in need("labs", list):
             self.labs[norm(row["name"])] = row.get("unit") or ""
@@ -238,7 +242,7 @@ def _minimal(alts: list[list[dict]]) -> list[list[dict]]:
 
 
 def _strip_lead(s: str) -> str:
-    return re.sub(r"^(?:限:?|适用于|用于|限以下情况方可支付:?|以下情况方可支付:?)", "", s).strip(",;: ")
+    return re.sub(r"^(?:或|限:?|适用于|用于|限以下情况方可支付:?|以下情况方可支付:?)+", "", s).strip(",;: ")
 
 
 def _numbered(s: str) -> tuple[str, list[str]] | None:
@@ -246,6 +250,8 @@ def _numbered(s: str) -> tuple[str, list[str]] | None:
     pos, k, i = [], 1, 0
     while True:
         m = re.compile(rf"(?:^|(?<=[:;,。)\s]))\s*{k}[.、](?!\d)").search(s, i)
+        if not m and k == 1:   # 1.1月龄及以上: the first item's number right before a number
+            m = re.compile(r"(?:^|(?<=[:]))\s*1[.、](?=\d+(?:月龄|岁|日龄))").search(s, i)
         if not m:
             break
         pos.append((m.start(), m.end()))
@@ -312,34 +318,48 @@ def _split_top(s: str, sep: str) -> list[str]:
 
 def _or_parts(v: Vocabulary, s: str, notes: list[str]) -> list[list[dict]]:
     """A clause, or its parts where a clause-level 或 joins requirements of different kinds
-    (子宫肌瘤患者或生育保险; 头孢菌素耐药或重症感染患者; …患者,或…患者)."""
+    (子宫肌瘤患者或生育保险; 头孢菌素耐药或重症感染患者; …患者,或…患者), a 或与 joins two
+    regimens (与A和B联合或与C联合治疗…: the rest of the clause holds for both), or a 和 joins two
+    uses (晚期肾细胞癌患者的一线治疗和曾经接受过…的治疗)."""
     whole = _clause(v, s, notes)
-    depth, cuts = 0, []
+    depth, cuts = 0, []   # (position, why)
+    uses = tuple(v.uses) + ("的治疗",)
     for i, ch in enumerate(s):
         depth += ch in "(["
         depth -= ch in ")]" and depth > 0
-        if ch == "或" and depth == 0 and i > 0:
-            left = s[:i]
-            if left.endswith(",") or any(left.endswith(w) for w in v.or_after):
-                cuts.append(i)
+        if depth or i == 0:
+            continue
+        left = s[:i]
+        if ch == "或" and s.startswith("或与", i):
+            cuts.append((i, "with"))
+        elif ch == "或" and (left.endswith(",") or any(left.endswith(w) for w in v.or_after)):
+            cuts.append((i, "or"))
+        elif ch == "和" and left.endswith(uses):
+            cuts.append((i, "use"))
     if not cuts:
         return [whole]
     pieces, last = [], 0
-    for c in cuts + [len(s)]:
-        pieces.append(s[last:c].strip(",;或 "))
+    for c, _ in cuts + [(len(s), "")]:
+        pieces.append(s[last:c].strip(",;或和 "))
         last = c + 1
     parts = [_clause(v, p, []) for p in pieces]
     if any(not p for p in parts):
         return [whole]
+    whys = {w for _, w in cuts}
     kinds = [{c["kind"] for c in p} for p in parts]
-    comma = any(s[c - 1] == "," for c in cuts)
-    if comma and not all("diagnosis" in k for k in kinds):
-        return [whole]
-    if all(k == {"diagnosis"} for k in kinds):
-        return [whole]
+    if whys == {"or"}:
+        comma = any(s[c - 1] == "," for c, _ in cuts)
+        if comma and not all("diagnosis" in k for k in kinds) or all(k == {"diagnosis"} for k in kinds):
+            return [whole]
     notes_seen = []
     parts = [_clause(v, p, notes_seen) for p in pieces]
     notes += [n for n in notes_seen if n not in notes]
+    if "with" in whys:   # the regimen is the only thing the parts differ in
+        rest = [c for c in parts[-1] if c["kind"] != "treatment"]
+        parts = [p + [c for c in rest if c not in p] for p in parts[:-1]] + [parts[-1]]
+    age = next((c for c in parts[-1] if c["kind"] == "age"), None)
+    if age and re.search(r"(?:" + "|".join(map(re.escape, v.age_groups)) + r")(?:患者)?$", pieces[-1]):
+        parts = [p if any(c["kind"] == "age" for c in p) else p + [age] for p in parts]   # 耐药或重症感染儿童患者
     return parts
 
 
@@ -369,12 +389,12 @@ def _clause(v: Vocabulary, s: str, notes: list[str]) -> list[dict]:
         s = p.sub("", s)
     for p in v.with_optional:
         s = p.sub("", s)
-    s = re.sub(r"\((?:\d{1,2}|[a-z])\)", "", s)   # (1)(2) sub-numbering
+    s = re.sub(r"\((?:\d{1,2}|[a-z])\)", "", s).replace("和/或", "或")   # (1)(2) sub-numbering
     s = _mask_outcome(s)
     t = _Text(s)
-    for u in v.uses:   # the drug's own use (一线治疗, 维持治疗) is no condition
+    for u in v.uses:   # the drug's own use (一线治疗, 维持治疗) is no condition; 接受过一线化疗 is one
         for m in re.finditer(re.escape(u), s):
-            if t.free(m.start(), m.end()):
+            if t.free(m.start(), m.end()) and not any(w in s[max(0, m.start() - 8):m.start()] for w in v.prior_start):
                 t.mask(m.start(), m.end())
     conds: list[dict] = []
     conds += _with(v, t)
@@ -413,7 +433,7 @@ def _with(v: Vocabulary, t: _Text) -> list[dict]:
         for m in p.finditer(s):
             g = next(x for x in m.groups() if x)
             a, b = m.span()
-            if not t.free(a, b):
+            if not t.free(a, b) or re.search(r"(?:不宜|不适合|不能|无法)(?:接受)?(?:本)?$", s[:a]):
                 continue
             t.mask(a, b)
             for names in _treatment_groups(v, g, strict=False):
@@ -433,18 +453,25 @@ def _priors(v: Vocabulary, t: _Text, notes: list[str]) -> list[dict]:
                 t.mask(m.start(), end)
     s = t.text()
     ends, i = [], 0   # end words, leftmost first, the longest at each place
-    end_re = re.compile("|".join(re.escape(w) for w in v.prior_end))
+    end_re = re.compile("(" + "|".join(re.escape(w) for w in v.prior_end + v.prior_end_weak) + r")"
+                        r"(?:或(?:复发|进展|疾病进展|不可耐受|不耐受|无法耐受))*")
     for m in end_re.finditer(s):
         if t.free(m.start(), m.end()):
             ends.append(m)
-    bodies = []
+    bodies, notes_at = [], []
     for m in ends:
         s = t.text()
         a, body_start = _prior_start(v, s, m.start())
         body = s[body_start:m.start()]
         if not body.replace(_MASK, "").strip(",;、或和及"):
             continue
-        bodies.append((a, body))
+        if m.group(1) in v.prior_end_weak and not (re.search(r"(?:\)|" + "|".join(map(re.escape, v.treatment_ends)) + ")$", body)
+                                                   and _treatment_groups(v, body)):
+            continue
+        if any(s.startswith("或" + w, m.end()) for w in v.prior_or_not):   # 不耐受或禁忌使用: either way
+            notes.append(s[a:m.end()].replace(_MASK, ""))
+        else:
+            bodies.append((a, body))
         t.mask(a, m.end())
     s = t.text()
     for start in v.prior_start:
@@ -491,7 +518,7 @@ def _treatment_end(v: Vocabulary, s: str, start: int) -> int:
     """The end of a treatment phrase after a start word: its last treatment word before any
     disease or marker, a comma or a span already read."""
     stop = len(s)
-    for x in (",", ";", ":", "患者", _MASK):
+    for x in (",", ";", ":", "患者", "且", _MASK):
         k = s.find(x, start)
         if k >= 0:
             stop = min(stop, k)
@@ -506,8 +533,12 @@ def _treatment_end(v: Vocabulary, s: str, start: int) -> int:
             best = max(best, k + len(w))
     if best == 0:
         return start
-    m = re.match(r"\([^()]*\)", s[start + best:])   # (含…) right after it belongs to it
-    return start + best + (m.end() if m else 0)
+    end = start + best
+    if s[start:end].count("(") > s[start:end].count(")"):   # inside (包括…): to its end
+        k = s.find(")", end)
+        return k + 1 if k >= 0 else end
+    m = re.match(r"\([^()]*\)", s[end:])   # (含…) right after it belongs to it
+    return end + (m.end() if m else 0)
 
 
 def _phrase_end(s: str, start: int) -> int:
@@ -528,8 +559,9 @@ def _treatment_groups(v: Vocabulary, body: str, strict: bool = True) -> list[lis
             inner = [x for x in re.split(r"或|、|/|和", _clean_treatment(v, content[2:] if content.startswith("包括") else content[1:])) if x]
             body = ""
         elif "或" in content and not re.search(r"和|及", content):
-            inner = [x for x in re.split(r"或|/", _clean_treatment(v, content)) if x]
+            inner = [x for x in re.split(r"或|/|、", _clean_treatment(v, content)) if x]
     body = re.sub(r"含([^和及与、,]+?)的?(?:标准)?(?:化疗|方案)", lambda m: m.group(0) if m.group(0) in v.treatments else m.group(1), body)
+    body = re.sub(r"(.+?)为基础的?(?:化疗|治疗|方案)", r"\1", body)
     body = _clean_treatment(v, body).replace("和/或", "或")
     and_sep = r"和|及|以及|联合|与|并"
     has_and = re.search(and_sep, body) is not None
@@ -557,7 +589,14 @@ def _treatment_name(v: Vocabulary, s: str, strict: bool = True) -> str:
     """A treatment's name as the conditions show it ("" when it names none); vague ones stay as
     they are so the caller can drop their group."""
     s = re.sub(r"\([^()]*\)|\[[^\[\]]*\]", "", s).strip(",;:的在为了 ")
-    s = re.sub(r"^(?:含|使用|应用|用)", "", s)
+    s = re.sub(r"^(?:含|包括|使用|应用|用)", "", s)
+    for form in v.dosage_forms:
+        if s.endswith(form) and len(s) > len(form) + 1:
+            s = s[:-len(form)]
+        if s.startswith(form) and len(s) > len(form) + 1:
+            s = s[len(form):]
+    if not s:
+        return ""
     s = v.treatment_aliases.get(s, s)
     if s in v.vague or s + "治疗" in v.vague:
         return s if s in v.vague else s + "治疗"
@@ -570,7 +609,7 @@ def _treatment_name(v: Vocabulary, s: str, strict: bool = True) -> str:
     if known:
         return known
     if s.endswith("治疗") and s not in v.procedures and len(s) > 3:
-        s = s[:-2]
+        s = s[:-2].rstrip("的")
     for suf in ("药物", "药品", "方案"):
         if s.endswith(suf) and len(s) > len(suf) + 1:
             s = s[:-len(suf)]
@@ -578,8 +617,11 @@ def _treatment_name(v: Vocabulary, s: str, strict: bool = True) -> str:
         s = s[:-1]
     if s in v.treatments or s in v.procedures or s in ("化疗", "放疗", "手术"):
         return s
-    if len(s) < 2 or strict and not (s.endswith(v.drug_suffixes) or re.fullmatch(r"[A-Za-z0-9-]{2,}", s)):
+    if len(s) < 2:
         return ""
+    if strict and not (s.endswith(v.drug_suffixes) or re.fullmatch(r"[A-Za-z0-9-]{2,}", s)) \
+            or re.search(r"有|禁忌|不|无|患者|的|时|需|者|应", s):
+        return ""   # not a treatment's name (有禁忌, 复发性)
     return s
 
 
@@ -598,9 +640,11 @@ def _labs(v: Vocabulary, t: _Text) -> list[dict]:
     out = []
     s = t.text()
     ops = "|".join(re.escape(o) for o, _ in v.lab_ops)
+    names = [(m.start(), m.end()) for m in v._disease_re.finditer(s)]
     for m in v._lab_re.finditer(s):
-        if not t.free(m.start(), m.end()):
-            continue
+        if not t.free(m.start(), m.end()) or any(a <= m.start() and m.end(1) <= b and b - a > m.end(1) - m.start()
+                                                  for a, b in names):
+            continue   # 血小板减少性紫癜 is a disease
         item = v.lab(m.group(1))
         rest = s[m.end():]
         mo = re.match(rf"(?:为|达到?)?({ops})({_NUM})(%|g/L|个|[a-zA-Z/μ0-9^.]+)?", rest)
@@ -640,7 +684,10 @@ def _tests(v: Vocabulary, t: _Text) -> list[dict]:
             continue
         if m.start() > 0 and t.s[m.start() - 1] == "抗" and not m.group(0).endswith("抗体"):
             continue
-        said = m.group(0).endswith(("抗体", "试验", "筛查", "检测", "造影")) or canon in ("Ph染色体", "OCT")
+        abbr = re.match(r"\(([^()]*)\)", t.s[m.end():])
+        if abbr and abbr.group(1) in dict(v.test_names) and dict(v.test_names)[abbr.group(1)] != canon:
+            canon = dict(v.test_names)[abbr.group(1)]   # 人表皮生长因子受体(HER2): the abbreviation says which
+        said = m.group(0).endswith(("抗体", "试验", "筛查", "检测", "造影")) or canon in v.tests_self
         if not said and not re.match(rf"(?:[^,;:]{{0,8}}?)(?:{results})", after):
             continue
         found.append((m.start(), m.end(), canon))
@@ -727,14 +774,25 @@ def _diseases(v: Vocabulary, t: _Text) -> tuple[list[tuple[int, int]], list[dict
     s = t.text()
     mentions = []   # (start, end, name, Disease | None)
     holes = {}      # start → the severity word a stretched name skips
-    for m in v._disease_re.finditer(s):
-        if t.free(m.start(), m.end()):
-            x, hole = _stretch(v, s, m.start(), m.end(), m.group(0))
-            mentions.append(x)
-            if hole:
-                holes[x[0]] = hole
-    if not mentions:
-        mentions = _fallback(v, t, [])
+    # names are matched with bracketed abbreviations left out (丙型肝炎病毒(HCV)感染, NSCLC)
+    abbr = _abbreviations(s)
+    keep = [i for i in range(len(s)) if i not in abbr]
+    bare = "".join(s[i] for i in keep)
+    for m in v._disease_re.finditer(bare):
+        a, b = keep[m.start()], keep[m.end() - 1] + 1
+        if not all(s[keep[k]] != _MASK for k in range(m.start(), m.end())):
+            continue
+        if m.group(0).isascii() and (m.start() > 0 and re.match(r"[A-Za-z0-9-]", bare[m.start() - 1])
+                                     or m.end() < len(bare) and re.match(r"[A-Za-z0-9-]", bare[m.end()])):
+            continue
+        x, hole = _stretch(v, s, a, b, m.group(0))
+        if not x[3].icd:
+            x = _widen(v, t, x, mentions)
+        mentions.append(x)
+        if hole:
+            holes[x[0]] = hole
+    known = [(x[0], x[1]) for x in mentions]
+    mentions += [x for x in _fallback(v, t, known) if not known or _head_noun(s, x[1])]
     mentions.sort(key=lambda x: x[0])
     mentions = _elaborated(v, s, mentions)
     groups: list[list[tuple]] = []
@@ -776,6 +834,45 @@ def _diseases(v: Vocabulary, t: _Text) -> tuple[list[tuple[int, int]], list[dict
     return spans, out
 
 
+def _abbreviations(s: str) -> set[int]:
+    """Positions of bracketed abbreviations ((NSCLC), brackets included)."""
+    return {i for m in re.finditer(r"\([A-Za-z0-9 .+/\-]+\)", s) for i in range(m.start(), m.end())}
+
+
+def _head_noun(s: str, end: int) -> bool:
+    """A phrase ending at ``end`` that the clause ends on, or its patients (…瘤患者, …瘤的治疗)."""
+    return re.match(r"(?:\([^()]*\))?(?:患者|者|的|$|,|;|:|。)", s[end:]) is not None
+
+
+def _widen(v: Vocabulary, t: _Text, x: tuple, known: list) -> tuple:
+    """A generic name (感染, 出血) with what the text puts before it (肺部铜绿假单胞菌感染), its
+    leading qualifiers (severity, age) cut off so they are read apart."""
+    a, b, name, d = x
+    s = t.text()
+    start = a
+    while start > 0 and _CJK.match(s[start - 1]) and s[start - 1] not in _STOPS and t.free(start - 1, start) \
+            and not any(ka < start <= kb for ka, kb, *_ in known):
+        start -= 1
+    start = _cut_qualifiers(v, s, start, a)
+    return (start, b, s[start:b], d) if start < a else x
+
+
+def _cut_qualifiers(v: Vocabulary, s: str, start: int, limit: int) -> int:
+    words = [c for c, _ in v.severity_cues] + list(v.age_groups) + list(v.relations) + [
+        "急性期", "新发的", "新发", "临床确诊的", "确诊的", "明确的", "诊断为", "患有", "下列", "如下", "以下", "上述"]
+    changed = True
+    while changed and start < limit:
+        changed = False
+        for w in sorted(words, key=len, reverse=True):
+            if s.startswith(w, start) and start + len(w) <= limit:
+                start, changed = start + len(w), True
+                break
+    return start
+
+
+_STOPS = "的有为及和或与伴且在于对用限、"
+
+
 def _stretch(v: Vocabulary, s: str, a: int, b: int, name: str) -> tuple[tuple, tuple | None]:
     """A name a severity word interrupts (消化道严重出血 → 消化道出血, the severity read apart):
     the mention and the span of the severity word."""
@@ -811,25 +908,21 @@ def _elaborated(v: Vocabulary, s: str, mentions: list) -> list:
 
 def _fallback(v: Vocabulary, t: _Text, known) -> list[tuple]:
     """A disease the vocabulary does not hold: a phrase ending like a disease (…病, …综合征),
-    its leading qualifiers (age, severity) cut off; one that is a known name once severity words
-    are left out takes that one's codes."""
+    its leading qualifiers (age, severity, 相关) cut off; one that is a known name once severity
+    words are left out takes that one's codes."""
     s = t.text()
     out = []
     for m in _DX_SUFFIX.finditer(s):
         end = m.end()
-        if not t.free(m.start(), end) or (end < len(s) and _DX_SUFFIX.match(s, end)):
+        if not t.free(m.start(), end) or (end < len(s) and _DX_SUFFIX.match(s, end)) \
+                or any(a <= m.start() < b for a, b in known):
             continue
         start = end
-        while start > 0 and _CJK.match(s[start - 1]) and s[start - 1] not in "的有为及和或与伴且在于对用限" \
-                and t.free(start - 1, start):
+        while start > 0 and _CJK.match(s[start - 1]) and s[start - 1] not in _STOPS and t.free(start - 1, start) \
+                and not any(a < start <= b for a, b in known):
             start -= 1
+        start = _cut_qualifiers(v, s, start, m.start())
         name = s[start:end]
-        changed = True
-        while changed:
-            changed = False
-            for w in [c for c, _ in v.severity_cues] + list(v.age_groups) + ["急性期", "新发的", "新发", "临床确诊的", "确诊的", "明确的"]:
-                if name.startswith(w) and len(name) > len(w) + 1:
-                    name, changed = name[len(w):], True
         bare = name
         for c, _ in v.severity_cues:
             bare = bare.replace(c, "")
@@ -859,7 +952,8 @@ def _severity(v: Vocabulary, t: _Text, spans) -> list[dict]:
             a -= 1
         while b < len(s) and s[b] not in ",;:的(且" + _MASK:
             b += 1
-        run = s[a:b]
+        run = s[a:b].strip("、或/和及")
+        a = s.index(run, a) if run else a
         for x in cue_re.finditer(run):
             seen.add(a + x.start())
         conds = _severity_run(v, run, cue_re, groups_of)
