@@ -41,10 +41,8 @@ def conditions_hook():
     from pipeline.packs import indications
 
     def conditions(point):
-        if not point.constraint:
-            return None
         r = indications.parse(point.constraint, item_name=point.item_name, rule_class=point.rule_class)
-        return r.to_dict() if hasattr(r, "to_dict") else dataclasses.asdict(r)
+        return r.to_dict() if r is not None else None
     return conditions
 
 

@@ -17,6 +17,7 @@ A condition is a dict the rule checks read (``pipeline/rules/conditions.py``): `
 ``terms`` for a treatment given with it; ``terms`` for severity and signs)."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import unicodedata
@@ -229,6 +230,19 @@ def parse(constraint: str | None, item_name: str | None = None, rule_class: str 
         r.unparsed = [u for u in r.unparsed if u and u != name]
     r.unparsed = list(dict.fromkeys(u for u in r.unparsed if u))
     return r
+
+
+def with_conditions(points) -> list:
+    """The points, each of a class the parser reads and without conditions of its own given its
+    parsed restriction (a region's pack imported as rows of text)."""
+    out = []
+    for p in points:
+        if p.conditions is None and not p.disabled:
+            r = parse(p.constraint, item_name=p.item_name, rule_class=p.rule_class)
+            if r is not None:
+                p = dataclasses.replace(p, conditions=r.to_dict())
+        out.append(p)
+    return out
 
 
 def _minimal(alts: list[list[dict]]) -> list[list[dict]]:
