@@ -603,6 +603,8 @@ def _treatment_name(v: Vocabulary, s: str, strict: bool = True) -> str:
     """A treatment's name as the conditions show it ("" when it names none); vague ones stay as
     they are so the caller can drop their group."""
     s = re.sub(r"\([^()]*\)|\[[^\[\]]*\]", "", s).strip(",;:的在为了 ")
+    if s in v.treatments:
+        return s
     s = re.sub(r"^(?:含|包括|使用|应用|用)", "", s)
     for form in v.dosage_forms:
         if s.endswith(form) and len(s) > len(form) + 1:
