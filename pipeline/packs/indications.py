@@ -38,7 +38,7 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 def norm(s: str | None) -> str:
     """Text as the parser reads it: NFKC (full-width punctuation, Roman numerals), no spaces or quotes."""
     t = unicodedata.normalize("NFKC", s or "")
-    return re.sub(r"[\s\"“”‘’']", "", t).replace("。", "。")
+    return re.sub(r"[\s\"“”‘’']", "", t)
 
 
 def number(s: str) -> float:
@@ -418,9 +418,9 @@ def _clause(v: Vocabulary, s: str, notes: list[str]) -> list[dict]:
     conds += _words(v, t)
     conds += _procedures(v, t)
     conds += _signs(v, t)
-    spans, dx = _diseases(v, t)
+    dx = _diseases(v, t)
     conds += dx
-    conds += _severity(v, t, spans)
+    conds += _severity(v, t)
     age = _age(v, t)
     if age:
         conds.append(age)
@@ -466,13 +466,13 @@ def _priors(v: Vocabulary, t: _Text, notes: list[str]) -> list[dict]:
                 notes.append(s[m.start():end])
                 t.mask(m.start(), end)
     s = t.text()
-    ends, i = [], 0   # end words, leftmost first, the longest at each place
+    ends = []   # end words, leftmost first, the longest at each place
     end_re = re.compile("(" + "|".join(re.escape(w) for w in v.prior_end + v.prior_end_weak) + r")"
                         r"(?:或(?:复发|进展|疾病进展|不可耐受|不耐受|无法耐受))*")
     for m in end_re.finditer(s):
         if t.free(m.start(), m.end()):
             ends.append(m)
-    bodies, notes_at = [], []
+    bodies = []
     for m in ends:
         s = t.text()
         a, body_start = _prior_start(v, s, m.start())
@@ -783,7 +783,7 @@ _FALLBACK_STOP = {"疾病", "病情", "症状", "并发症", "炎症", "病", "�
 _FALLBACK_VERBS = re.compile(r"可能|导致|切除|手术|发生|接受|使用|治疗|需要|出现|存在|无法|不能|携带|具有|伴有|引起")
 
 
-def _diseases(v: Vocabulary, t: _Text) -> tuple[list[tuple[int, int]], list[dict]]:
+def _diseases(v: Vocabulary, t: _Text) -> list[dict]:
     """Disease mentions grouped into diagnosis conditions: names in one list (、或和及) are one
     condition (any of them); a relation word (伴有, 引起的, 相关) or other words between them make
     separate conditions; a name restated in brackets (NSCLC) is the same one."""
@@ -841,13 +841,12 @@ def _diseases(v: Vocabulary, t: _Text) -> tuple[list[tuple[int, int]], list[dict
         same = next((o for o in out if o.get("icd") and o.get("icd") == c.get("icd")), None)
         if same is None:
             out.append(c)
-    spans = [(a, b) for a, b, _, _ in mentions]
     for a, b, _, _ in mentions:
         hole = holes.get(a)
         for k in range(a, b):   # a severity word inside a stretched name stays to be read
             if not (hole and hole[0] <= k < hole[1]):
                 t.mask(k, k + 1)
-    return spans, out
+    return out
 
 
 def _abbreviations(s: str) -> set[int]:
@@ -863,7 +862,7 @@ def _head_noun(s: str, end: int) -> bool:
 def _widen(v: Vocabulary, t: _Text, x: tuple, known: list) -> tuple:
     """A generic name (感染, 出血) with what the text puts before it (肺部铜绿假单胞菌感染), its
     leading qualifiers (severity, age) cut off so they are read apart."""
-    a, b, name, d = x
+    a, b, _, d = x
     s = t.text()
     start = a
     while start > 0 and _CJK.match(s[start - 1]) and s[start - 1] not in _STOPS and t.free(start - 1, start) \
@@ -948,7 +947,7 @@ def _fallback(v: Vocabulary, t: _Text, known) -> list[tuple]:
     return out
 
 
-def _severity(v: Vocabulary, t: _Text, spans) -> list[dict]:
+def _severity(v: Vocabulary, t: _Text) -> list[dict]:
     """The disease's severity or stage, where the text gives it for the disease (局部晚期或转移性,
     复发或难治性, 中重度, 重症); a list in which some item names no severity (持续、复发或转移性)
     leaves it open."""
