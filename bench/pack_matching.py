@@ -124,14 +124,17 @@ def name_table(points, seed: int = 0) -> None:
     ms = (time.perf_counter() - t) * 1000 / len(queries)
     print(f"\n2. name matching: {len(queries)} lookups over {len(index.names)} indexed names ({ms:.2f} ms each, uncached)")
     answerable = sum(1 for r in results if r[2])
-    print(f"{'threshold':>9}{'precision':>11}{'recall':>8}{'wrong':>7}   recall by kind: " + " ".join(KINDS))
+    outside = sum(1 for r in results if r[3] not in KINDS)
+    print(f"{'threshold':>9}{'precision':>11}{'recall':>8}{'wrong':>7}{'wrong outside':>15}   recall by kind: " + " ".join(KINDS))
     for thr in (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9):
         acc = [r for r in results if r[0] >= thr]
         tp = sum(1 for r in acc if r[1])
+        out_wrong = sum(1 for r in acc if r[3] not in KINDS and not r[1])
         by_kind = " ".join(f"{sum(1 for r in acc if r[1] and r[3] == k) / max(1, sum(1 for r in results if r[3] == k)):.2f}"
                            for k in KINDS)
         mark = "  <- shipped" if abs(thr - NAME_THRESHOLD) < 1e-9 else ""
-        print(f"{thr:>9.2f}{tp / max(1, len(acc)):>11.3f}{tp / answerable:>8.3f}{len(acc) - tp:>7}   {by_kind}{mark}")
+        print(f"{thr:>9.2f}{tp / max(1, len(acc)):>11.3f}{tp / answerable:>8.3f}{len(acc) - tp:>7}"
+              f"{f'{out_wrong}/{outside}':>15}   {by_kind}{mark}")
     kinds = sorted({r[3] for r in results} - set(KINDS))
     acc = [r for r in results if r[0] >= NAME_THRESHOLD]
     print("   at the shipped threshold, lines not in the index matched wrongly: "

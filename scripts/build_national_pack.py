@@ -41,11 +41,28 @@ def conditions_hook():
     from pipeline.packs import indications
 
     def conditions(point):
-        if not point.constraint:
-            return None
         r = indications.parse(point.constraint, item_name=point.item_name, rule_class=point.rule_class)
-        return r.to_dict() if hasattr(r, "to_dict") else dataclasses.asdict(r)
+        return r.to_dict() if r is not None else None
     return conditions
+
+
+def parse_summary(points) -> dict:
+    """How the restriction parser read the points in force: its data file's version and hash, and
+    per rule class the points parsed, those with conditions a check can judge, those parsed whole."""
+    from pipeline.packs import indications
+    by_class: dict = {}
+    for p in points:
+        if p.superseded_by or not isinstance(p.conditions, dict):
+            continue
+        c = p.conditions
+        row = by_class.setdefault(p.rule_class, {"parsed": 0, "with_conditions": 0, "whole": 0})
+        row["parsed"] += 1
+        has = bool(c.get("alternatives") or c.get("common") or c.get("min_level") or c.get("inpatient"))
+        row["with_conditions"] += has
+        row["whole"] += has and not c.get("unparsed")
+    data = indications.DATA_PATH
+    return {"parser": "pipeline.packs.indications", "vocabulary": indications.vocabulary().version,
+            "vocabulary_sha256": hashlib.sha256(data.read_bytes()).hexdigest(), "by_class": dict(sorted(by_class.items()))}
 
 
 def rule_classes(catalogue: dict) -> dict:
@@ -96,11 +113,25 @@ def build(data_dir: Path, out: Path) -> dict:
     version = f"{created.replace('-', '')}T000000Z-{digest[:6]}"
     origin = dict(ORIGIN, inputs={name: hashlib.sha256(p.read_bytes()).hexdigest()
                                   for name, p in ((POINTS_FILE, src), (CATALOGUE_FILE, cat_path))},
-                  normalization=changes, conditions="parsed" if hook else None)
+                  normalization=changes, conditions=parse_summary(points) if hook else None)
     meta = store.pack_meta(store.NATIONAL, version, digest, f"{created}T00:00:00+00:00", points, origin, classes)
     store.write_pack(out, meta, points)
     (out / "README.md").write_text(readme(meta), encoding="utf-8")
     return meta
+
+
+def conditions_text(c: dict | None) -> str:
+    if not c:
+        return "not parsed (None)."
+    rows = "\n".join(f"  | {rc} | {r['parsed']} | {r['with_conditions']} | {r['whole']} |" for rc, r in c["by_class"].items())
+    return f"""the restriction text of the classes below turned into conditions by
+  `{c['parser']}` (vocabulary `pipeline/packs/data/indications.yaml` version {c['vocabulary']},
+  sha256 `{c['vocabulary_sha256'][:16]}…`); a point's `unparsed` parts are shown to the auditor.
+
+  | rule class | points | with conditions | parsed whole |
+  |---|---|---|---|
+{rows}
+"""
 
 
 def readme(meta: dict) -> str:
@@ -158,7 +189,7 @@ All 88 rule classes of the 2025 edition are in `pack.json` (`rule_classes`: tier
   classes new in 2025); `gz_code` stays empty for those classes, which have no 1.0 code.
 - Rows that explain a class and carry no code or constraint become that class's `notes`.
 - `supersedes` resolved: the superseding point is in force, the replaced one kept as history.
-- `conditions`: {'parsed by pipeline.packs.indications' if meta['origin']['conditions'] else 'not parsed (None)'}.
+- `conditions`: {conditions_text(meta['origin']['conditions'])}
 - Points stored in a fixed order (rule class, codes, kp_id), gzip without time stamp: the same input gives the same bytes.
 
 Applied steps: {'; '.join(meta['origin']['normalization']) or 'none'}.

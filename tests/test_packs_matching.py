@@ -89,3 +89,26 @@ def test_the_national_index_finds_its_own_names_as_bills_write_them():
     # every code in force finds its own points by code
     p = next(iter(ps.points.values()))
     assert all(any(m.point is p and m.how == "code" for m in index.match(c)) for c in p.med_codes)
+
+
+def test_a_near_name_is_a_misread_not_another_product():
+    from pipeline.packs.index import near_enough
+    # one character misread or dropped: the same product
+    assert near_enough("阿帕他胺爿", "阿帕他胺片") and near_enough("阿帕他片", "阿帕他胺片")
+    assert near_enough("甲硝唑阴道捏腾片", "甲硝唑阴道泡腾片")      # a misread inside the form leaves no form
+    assert near_enough("非那雄胺散片", "非那雄胺分散片")
+    assert near_enough("氯测定(离子选择极法)", "氯测定(离子选择电极法)")   # a description in brackets
+    # another product
+    for billed, listed in (("哌拉西林他唑巴坦", "哌拉西林舒巴坦"), ("奥硝唑氯化钠注射液", "左奥硝唑氯化钠注射液"),
+                           ("乌梢蛇", "酒乌梢蛇"), ("丹参多酚酸盐", "丹参多酚酸"), ("参茸鹿胎丸", "参茸鹿胎膏"),
+                           ("硝呋太尔胶囊", "硝呋太尔软胶囊"), ("复方氨基酸注射液(18AA-II)", "复方氨基酸注射液(18AA-III)"),
+                           ("依西美坦胶囊", "依西美坦片"), ("卡贝缩宫素注射液", "缩宫素注射液")):
+        assert not near_enough(billed, listed), billed
+
+
+def test_the_index_looks_past_a_near_name_that_is_another_product():
+    left = kp("KP-left", ["XJ01XDT006B001010100001"], "左奥硝唑氯化钠注射液")
+    index = CodeIndex([left])
+    assert index.match(None, "奥硝唑氯化钠注射液") == []
+    assert [m.point.kp_id for m in index.match(None, "左奥硝唑氯化钠注射液(100ml)")] == ["KP-left"]
+    assert [m.point.kp_id for m in index.match(None, "左奥硝唑氯化钠注射夜")] == ["KP-left"]

@@ -473,7 +473,7 @@ def demands_sex(p):
     return demands.sex(p)
 
 
-def test_coverage_verdict_executes_every_class_but_unparsed_indications():
+def test_coverage_verdict_executes_every_class():
     nat = active.load_active()
     verdict = national.coverage_verdict(CAT)
     text_only = {}
@@ -481,7 +481,7 @@ def test_coverage_verdict_executes_every_class_but_unparsed_indications():
         v = verdict(p)
         if v is not True:
             text_only.setdefault(p.rule_class, set()).add(v)
-    assert set(text_only) <= {"药品限适应症"}   # the shipped pack's indications are not parsed yet
+    assert not text_only   # the indications too: the shipped pack carries their parsed conditions
 
 
 # --- inputs: claims columns, hospital level ------------------------------------------------------
@@ -525,3 +525,101 @@ def test_hospital_level_is_read_even_when_claims_come_first(tmp_path):
     db = store.connect(tmp_path / "audit.db")
     ingest.ingest(db, batch)
     assert db.execute("SELECT name, level FROM hospitals WHERE id = 'H01'").fetchone() == ("青山县人民医院", "二级")
+
+
+# --- 药品限适应症 end to end: the parser's conditions on minimal records ---------------------------
+
+def parsed_point(kp_id, code, name, constraint):
+    from pipeline.packs import indications
+    return kp(kp_id, "药品限适应症", [code], name, constraint,
+              conditions=indications.parse(constraint, item_name=name, rule_class="药品限适应症").to_dict())
+
+
+def pack_of(tmp_path, *points):
+    return RULES.kb.with_packs(PackSet((pack_store.save("ind", list(points), origin={}, root=tmp_path).pack,)))
+
+
+def test_a_parsed_indication_met_not_met_and_partly_met(tmp_path):
+    code = "XL01XCA009B001010100001"
+    p = parsed_point("KP-CX", code, "卡度尼利单抗注射液", "限既往接受含铂化疗治疗失败的复发或转移性宫颈癌患者。")
+    k = pack_of(tmp_path, p)
+    met = V().field("main_diagnosis", "宫颈癌", code="C53.900").section("宫颈癌术后复发，肺转移")
+    met.order("顺铂注射液 100mg ivgtt", "2024-03-01 10:00").days("卡度尼利单抗注射液", code, 1, amount=9000, start=5)
+    assert run("indication", "KP-DRUG-INDICATION", met, k) == []
+    bare = V().charge("2024-03-05", "卡度尼利单抗注射液", 9000, code=code)
+    (f,) = run("indication", "KP-DRUG-INDICATION", bare, k)
+    assert f.knowledge["verdict"] == "违规" and f.point_severity == "明确违规"
+    assert {c["found"] for c in f.knowledge["conditions"]} == {False}
+    assert "病历中未见诊断“宫颈癌”" in f.reason and "9000.00元" in f.reason
+    no_prior = V().field("main_diagnosis", "宫颈癌", code="C53.900").section("宫颈癌复发")
+    no_prior.days("卡度尼利单抗注射液", code, 1, amount=9000, start=5)
+    (g,) = run("indication", "KP-DRUG-INDICATION", no_prior, k)
+    found = {c["condition"]["kind"]: c["found"] for c in g.knowledge["conditions"]}
+    assert found == {"diagnosis": True, "severity": True, "prior_treatment": False}
+    assert any(e.text and "宫颈癌" in e.text for e in g.evidence)   # what was found is evidence too
+    assert_evidence_resolves(no_prior.view, [g])
+
+
+def test_a_partly_parsed_indication_flags_as_suspicious(tmp_path):
+    code = "XA10BJD001B001010100001"
+    p = parsed_point("KP-GLP", code, "度拉糖肽注射液", "限2型糖尿病患者，首次处方时需由二级及以上医疗机构专科医师开具处方。")
+    assert p.conditions["unparsed"] and not demands_fully_parsed(p)
+    (f,) = run("indication", "KP-DRUG-INDICATION", V().charge("2024-03-02", "度拉糖肽注射液", 200, code=code), pack_of(tmp_path, p))
+    assert f.knowledge["verdict"] == "违规" and f.point_severity == "可疑"
+
+
+def test_an_indication_the_parser_cannot_read_is_shown_with_its_text(tmp_path):
+    code = "XL04AAX001B001010100001"
+    p = parsed_point("KP-TXT", code, "某免疫抑制剂", "限说明书规定的情形。")
+    (f,) = run("indication", "KP-DRUG-INDICATION", V().charge("2024-03-02", "某免疫抑制剂", 300, code=code), pack_of(tmp_path, p))
+    assert f.knowledge["verdict"] == "限定条件未解析" and f.point_severity == "可疑"
+    assert "限说明书规定的情形" in f.reason and "请人工核对" in f.reason
+
+
+def demands_fully_parsed(p):
+    from pipeline.rules import demands
+    return demands.fully_parsed(p)
+
+
+# --- conditions the parser writes, on the record -------------------------------------------------
+
+def cond_check(view, cond, **kw):
+    from pipeline.rules import conditions
+    return conditions.check(view, cond, **kw)
+
+
+def test_age_bounds_in_months_and_days():
+    months = {"kind": "age", "label": "≥1月", "age": [{"op": "ge", "value": 1, "unit": "月"}]}
+    baby = V(age=None, admit="2024-03-01 09:00").field("birth", "2024-02-10")
+    assert cond_check(baby.view, months).found is False            # 20 days old
+    older = V(age=None, admit="2024-03-01 09:00").field("birth", "2023-12-01")
+    assert cond_check(older.view, months).found is True
+    assert cond_check(V(age=0).view, months).found is None         # 0 years, no birth date: cannot tell
+    assert cond_check(V(age=2).view, months).found is True
+    child = {"kind": "age", "label": "≥3岁、<18岁", "age": [{"op": "ge", "value": 3}, {"op": "lt", "value": 18}]}
+    assert [cond_check(V(age=a).view, child).found for a in (2, 3, 17, 18)] == [False, True, True, False]
+
+
+def test_lab_bounds_include_the_value_where_the_text_does():
+    le = {"lab": {"item": "LVEF", "op": "le", "value": 40}}
+    lt = {"lab": {"item": "LVEF", "op": "lt", "value": 40}}
+    v = V().lab("LVEF", "40")
+    assert cond_check(v.view, le).found is True and cond_check(v.view, lt).found is False
+
+
+def test_insurance_and_a_diagnosis_coded_in_the_notes():
+    from pipeline.record.view import Entity
+    ins = {"kind": "insurance", "label": "生育保险", "insurance": "生育"}
+    assert cond_check(V(insurance_type="生育").view, ins).found is True
+    assert cond_check(V(insurance_type="居民").view, ins).found is False
+    assert cond_check(V().view, ins).found is None
+    dx = {"kind": "diagnosis", "label": "2型糖尿病", "icd": ["E11"], "terms": ["2型糖尿病"]}
+    v = V().section("既往糖尿病史10年")
+    assert cond_check(v.view, dx).found is False
+    v.view.entities.append(Entity(1, "DISEASE", "糖尿病", code="E11.900", page_id=200, line_id=1))
+    assert cond_check(v.view, dx).found is True
+    v2 = V()
+    v2.view.entities.append(Entity(1, "DISEASE", "糖尿病", code="E11.900", negated=True, page_id=200, line_id=1))
+    assert cond_check(v2.view, dx).found is False                   # a negated mention is no diagnosis
+    uncoded = V().field("other_diagnosis", "2型糖尿病伴周围神经病变")
+    assert cond_check(uncoded.view, dx).found is True

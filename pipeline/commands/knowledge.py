@@ -9,9 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline.commands import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, console, err, error
-from pipeline.packs import active, coverage as coverage_mod, io as pack_io, store
+from pipeline.packs import active, coverage as coverage_mod, indications, io as pack_io, store
 from pipeline.packs.schema import FIELDS, KnowledgePoint, PackError
-from pipeline.rules import ruleset
+from pipeline.rules import demands, ruleset
 from pipeline.rules.checks import national
 from pipeline.rules.errors import CatalogueError
 
@@ -51,6 +51,7 @@ def import_pack(path: Path, name: str | None = None, root: Path | None = None) -
     if not result.points:
         err.print(f"[red]无可用知识点[/red] {path}: {result.rows} 行, {len(result.errors)} 个错误; 未导入 (nothing imported)")
         return EXIT_USAGE
+    result.points = indications.with_conditions(result.points)
     try:
         saved = store.save(name, result.points, root=root,
                            origin={"files": result.files, "rows": result.rows, "errors": len(result.errors)})
@@ -203,4 +204,17 @@ def coverage(root: Path | None = None, executable: coverage_mod.Verdict | None =
     empty = [r.rule_class for r in rows if not r.loaded]
     if empty:
         console.print(f"规则库标明有知识点、但未载入知识点的类别 ({len(empty)}): {', '.join(empty)}", markup=False)
+    parsed = Counter()   # rule class → points with a parsed restriction, with conditions, wholly parsed
+    for p in ps.points.values():
+        if isinstance(p.conditions, dict):
+            parsed[(p.rule_class, 0)] += 1
+            parsed[(p.rule_class, 1)] += bool(demands.parsed_alternatives(p))
+            parsed[(p.rule_class, 2)] += demands.fully_parsed(p)
+    if parsed:
+        console.print("限定条件解析 parsed restrictions (有可核查条件 / 全部解析; 其余部分以原文可疑提示):", markup=False)
+        for r in loaded:
+            if parsed[(r.rule_class, 0)]:
+                n, with_conds, whole = (parsed[(r.rule_class, k)] for k in range(3))
+                console.print(f"  {_pad(r.rule_class, 28)} {with_conds}/{r.loaded} 有条件 ({with_conds / r.loaded:.1%}),"
+                              f" {whole} 全部解析", markup=False)
     return EXIT_OK

@@ -1,14 +1,19 @@
 """Knowledge points by 医保 code, by product prefix and by item name, built once per pack set: a
 charge line finds its points with a dict lookup (a name lookup, for lines without a national code,
-goes through the normalizer's character index over the pack's names, never over the points)."""
+goes through the normalizer's character index over the pack's names, never over the points).
+A near name is accepted only as one misread or dropped character of an indexed name, and not
+where that character makes another product (``near_enough``; the words are in data/names.yaml)."""
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+import yaml
 
 from pipeline.nlp.normalize import CharIndex
 from pipeline.packs import codes
@@ -17,6 +22,9 @@ from pipeline.packs.schema import KnowledgePoint
 # Lowest name similarity accepted as a match: chosen on the pack's own names with bill-style
 # noise, where it keeps name matches precise (bench/pack_matching.py prints the table).
 NAME_THRESHOLD = 0.8
+NAMES_PATH = Path(__file__).parent / "data" / "names.yaml"
+# Near names looked at per lookup, best first: the best may be another product the guard refuses.
+CANDIDATES = 5
 PAIR_SEP = "×"
 _UNIT = r"(?:mg|g|ml|l|μg|ug|iu|u|万u|万单位|%|片|粒|支|瓶|袋|丸|贴|盒|枚|揿|喷)"
 # What bills append to an item's name: a specification, a package, a maker in brackets.
@@ -61,6 +69,80 @@ def spec_cuts(name: str) -> list[str]:
 def strip_spec(name: str) -> str:
     """The name without everything a bill appends."""
     return spec_cuts(name)[-1]
+
+
+@functools.lru_cache(maxsize=1)
+def _name_words() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(dosage forms, form prefixes, prefixes that make another product: a herb's processing, an isomer)."""
+    data = yaml.safe_load(NAMES_PATH.read_text(encoding="utf-8"))
+    forms = tuple(sorted((name_key(x) for x in data["dosage_forms"]), key=len, reverse=True))
+    prefixes = tuple(sorted((name_key(x) for x in data["processing_prefixes"] + data["isomer_prefixes"]), key=len, reverse=True))
+    return forms, tuple(name_key(x) for x in data["form_prefixes"]), prefixes
+
+
+def _form_span(name: str) -> tuple[int, int] | None:
+    """Where the name's dosage form is (the longest that fits its end, or 注射用 at its start)."""
+    forms, prefixes, _ = _name_words()
+    base = re.sub(r"\([^()]*\)$", "", name)
+    f = next((f for f in forms if base.endswith(f) and len(base) > len(f)), None)
+    if f:
+        return len(base) - len(f), len(base)
+    p = next((p for p in prefixes if base.startswith(p) and len(base) > len(p)), None)
+    return (0, len(p)) if p else None
+
+
+def _prefix(name: str, prefixes) -> str:
+    return next((p for p in prefixes if name.startswith(p) and len(name) > len(p) + 1), "")
+
+
+def _is_form(s: str) -> bool:
+    forms, prefixes, _ = _name_words()
+    return s in forms or s in prefixes
+
+
+_VARIANT = re.compile(r"\(((?=[^)]*[0-9IVX])[A-Za-z0-9.:+/\-]{1,10})\)")
+
+
+def _variant_at(name: str, i: int) -> bool:
+    """Whether position ``i`` lies in a bracketed variant designation ((II), (18AA-III), (2:1)),
+    not in a bracketed description ((离子选择电极法), (Mc-Donald))."""
+    return any(m.start() <= i < m.end() for m in _VARIANT.finditer(name))
+
+
+def near_enough(query: str, name: str) -> bool:
+    """Whether ``query`` may be ``name`` billed with one character misread or dropped: never
+    longer than it (丹参多酚酸盐 is not 丹参多酚酸), and not where the changed character makes
+    another product — another dosage form or none (参茸鹿胎丸 ≠ 参茸鹿胎膏, X胶囊 ≠ X软胶囊, 保胎灵 ≠
+    保胎灵片), another processing of a herb (乌梢蛇 ≠ 酒乌梢蛇), another variant ((18AA-II) ≠
+    (18AA-III)). A misread inside a form or a variant that leaves none (泡腾片 → 捏腾片) is noise."""
+    if query == name:
+        return True
+    _, _, processing = _name_words()
+    span = _form_span(name)
+    if len(query) == len(name):
+        diff = [i for i, (a, b) in enumerate(zip(query, name)) if a != b]
+        if len(diff) != 1:
+            return False
+        i = diff[0]
+        if _variant_at(name, i) and _variant_at(query, i):
+            return False
+        if span and span[0] <= i < span[1] and _is_form(query[span[0]:span[1]]):
+            return False
+        return not (i == 0 and _prefix(query, processing) and _prefix(name, processing))   # 左 / 右
+    if len(query) != len(name) - 1:
+        return False
+    i = next((k for k in range(len(query)) if query[k] != name[k]), len(query))
+    if query != name[:i] + name[i + 1:]:
+        return False
+    if _variant_at(name, i) and _VARIANT.search(query[max(0, i - 11):i + 11]):
+        return False
+    if i < 2 and _prefix(name, processing) and len(query) >= 2 and not _prefix(query, processing) \
+            and not name.startswith("盐酸"):
+        return False   # 乌梢蛇 / 酒乌梢蛇, 奥硝唑 / 左奥硝唑
+    if span and span[0] <= i < span[1]:
+        rest = name[span[0]:i] + name[i + 1:span[1]]
+        return not _is_form(rest)
+    return True
 
 
 def item_names(point: KnowledgePoint) -> list[tuple[str, str | None]]:
@@ -142,7 +224,11 @@ class CodeIndex:
         best = None
         for variant in dict.fromkeys((q, cuts[-1])):
             sims = self._char_index.similarities(variant)
-            j = int(np.argmax(sims))
-            if best is None or sims[j] > best[1]:
-                best = (j, float(sims[j]))
-        return (best[0], round(best[1], 4)) if best and best[1] >= self.name_threshold else None
+            for j in np.argsort(-sims)[:CANDIDATES]:
+                j = int(j)
+                if sims[j] < self.name_threshold:
+                    break
+                if any(near_enough(c, self.names[j]) for c in cuts) and (best is None or sims[j] > best[1]):
+                    best = (j, float(sims[j]))
+                    break
+        return (best[0], round(best[1], 4)) if best else None

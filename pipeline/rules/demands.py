@@ -48,8 +48,8 @@ def text(point: KnowledgePoint) -> str:
 
 
 def restriction(point: KnowledgePoint) -> dict | None:
-    """The parsed restriction (``{alternatives, unparsed, parsed, max_days, min_level, sex, age,
-    inpatient}``), or None where the point was not parsed."""
+    """The parsed restriction (``{alternatives, common, unparsed, parsed, max_days, min_level,
+    sex, age, inpatient}``, ``pipeline.packs.indications``), or None where the point was not parsed."""
     c = point.conditions
     return c if isinstance(c, dict) else None
 
@@ -60,10 +60,10 @@ def parsed_alternatives(point: KnowledgePoint) -> list[list[dict]] | None:
     the point has nothing to check."""
     r = restriction(point) or {}
     alts = [a for a in r.get("alternatives") or () if isinstance(a, list) and a]
-    common = []
+    common = [c for c in r.get("common") or () if isinstance(c, dict) and c]
     if r.get("sex") in ("男", "女"):
         common.append({"sex": r["sex"]})
-    if isinstance(r.get("age"), dict):
+    if isinstance(r.get("age"), (dict, list)) and r["age"]:
         common.append({"age": r["age"]})
     if isinstance(r.get("min_level"), str) and r["min_level"]:
         common.append({"level": r["min_level"]})
@@ -133,11 +133,22 @@ def child_limit(point: KnowledgePoint, params: dict) -> AgeLimit:
 def _age_range(point: KnowledgePoint) -> tuple[int | None, int | None, int | None]:
     """(min years, max years inclusive, below years) from the restriction's age or the text."""
     r = restriction(point) or {}
-    a = r.get("age")
-    if isinstance(a, dict) and isinstance(a.get("value"), (int, float)):
-        v, op = int(a["value"]), a.get("op")
-        return ((v, None, None) if op in ("ge", "gte") else (v + 1, None, None) if op == "gt"
-                else (None, v, None) if op in ("le", "lte") else (None, None, v) if op == "lt" else (None, None, None))
+    bounds = r.get("age") if isinstance(r.get("age"), list) else [r["age"]] if isinstance(r.get("age"), dict) else []
+    bounds = [b for b in bounds if isinstance(b, dict) and isinstance(b.get("value"), (int, float))
+              and b.get("unit", "岁") == "岁"]
+    if bounds:
+        lo = hi = below = None
+        for b in bounds:
+            v, op = int(b["value"]), b.get("op")
+            if op in ("ge", "gte"):
+                lo = v
+            elif op == "gt":
+                lo = v + 1
+            elif op in ("le", "lte"):
+                hi = v
+            elif op == "lt":
+                below = v
+        return lo, hi, below
     t = text(point)
     ranges = [(int(a), int(b), bool(x)) for a, b, x in _AGE_RANGE.findall(t)]
     if ranges:

@@ -37,6 +37,9 @@ TABLES = {
     "planned_cycles": (None, ("icd", "terms", "emergency_terms", "transfer_discharge_modes")),
 }
 CONDITION_KEYS = {"icd", "terms", "lab", "orders", "long_orders", "charges"}
+# A lab threshold: below, at most, above, at least (≤ and ≥ include the value).
+LAB_OPS = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "lte": lambda a, b: a <= b,
+           "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b, "gte": lambda a, b: a >= b}
 DIAGNOSIS_FIELDS = ("main_diagnosis", "other_diagnosis", "admission_diagnosis", "discharge_diagnosis")
 # Documents whose text restates the diagnoses; they cannot support a diagnosis themselves.
 DIAGNOSIS_SECTIONS = ("初步诊断", "入院诊断", "出院诊断", "诊断", "修正诊断", "最后诊断", "拟诊讨论")
@@ -52,8 +55,8 @@ def _validate_condition(where: str, c: Any) -> None:
         raise CatalogueError(f"{where}: 条件只能含 {', '.join(sorted(CONDITION_KEYS))}")
     lab = c.get("lab")
     if lab is not None and (not isinstance(lab, dict) or "item" not in lab
-                            or not ("abnormal" in lab or (lab.get("op") in ("lt", "gt") and "value" in lab))):
-        raise CatalogueError(f"{where}.lab: 应为 {{item, op: lt|gt, value}} 或 {{item, abnormal: true}}")
+                            or not ("abnormal" in lab or (lab.get("op") in LAB_OPS and "value" in lab))):
+        raise CatalogueError(f"{where}.lab: 应为 {{item, op: lt|le|gt|ge, value}} 或 {{item, abnormal: true}}")
 
 
 def _validate(name: str, path: Path, data: Any) -> None:
@@ -239,8 +242,9 @@ def _lab_hit(view: RecordView, spec: dict) -> Hit | None:
             ok = bool(lab.flag and norm(lab.flag) not in ("", "-", "正常", "N"))
         else:
             v = lab.number()
-            if v is not None:
-                ok = v < spec["value"] if spec["op"] == "lt" else v > spec["value"]
+            op = LAB_OPS.get(spec.get("op"))
+            if v is not None and op is not None:
+                ok = op(v, spec["value"])
         if ok:
             return Hit(view.evidence(line_id=lab.line_id, page_id=lab.page_id, document="检验报告",
                                      text=f"{lab.item} {lab.value or ''}{lab.unit or ''} {lab.flag or ''}".strip()),

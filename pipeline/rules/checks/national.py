@@ -578,8 +578,9 @@ def second_line(view: RecordView, params: dict, kb) -> list[Flag]:
         return []
 
     def judge(point, lines):
-        if demands.parsed_alternatives(point):
-            return None   # the restriction's own conditions (prior treatment included) are judged as the rest
+        alts = demands.parsed_alternatives(point) or []
+        if alts and all(any("prior_treatment" in c for c in a) for a in alts):
+            return None   # the restriction names the earlier treatment: judged with the rest
         first = _first_day(lines)
         kind = next((k for k in map(_kind, point.med_codes) if k), None)
         mine = {ln.charge.id for ln in lines}
