@@ -40,12 +40,14 @@ class Table:
     columns: list[tuple[str, float]]  # header, width in pt
     rows: list[list[str]]
     refs: list[object] = field(default_factory=list)
+    header: bool = True  # False: a grid of label/value cells without a header row (styles.py)
 
 
 @dataclass
 class Doc:
     title: str
     blocks: list
+    printed: str | None = None  # the title as this hospital prints it (styles.py); lines split by \n
 
 
 @dataclass
