@@ -43,9 +43,11 @@ def ingest(directory: Path, db_path: Path, *, hospital: str | None = None) -> in
         return error(exc)
     console.print(
         f"登记 ingested {directory}: 新增 accepted {summary.accepted}, 未变 unchanged {summary.unchanged}, "
-        f"重复 duplicates {summary.duplicates}, 拒收 rejected {summary.rejected}; "
+        f"重复 duplicates {summary.duplicates}, 拒收 rejected {summary.rejected}, 跳过 skipped {summary.skipped}; "
         f"费用明细 claims files {summary.claims_files} ({summary.claims_rows} rows, {summary.claims_bad_rows} bad rows)"
     )
+    for path, reason in summary.skipped_paths[:50]:
+        console.print(f"  [dim]-[/dim] {path}: {reason}")
     for path, reason in summary.problems[:50]:
         console.print(f"  [yellow]![/yellow] {path}: {reason}")
     if len(summary.problems) > 50:
@@ -130,7 +132,7 @@ def render_status(counts: dict, problem_list: list[dict] | None) -> None:
     r = counts["records"]
     console.print(
         f"输入 inputs: 收到 received {i['received']} = 受理 accepted {i['accepted']}"
-        f" + 重复 duplicate {i['duplicate']} + 拒收 rejected {i['rejected']}"
+        f" + 重复 duplicate {i['duplicate']} + 拒收 rejected {i['rejected']} + 跳过 skipped {i.get('skipped', 0)}"
         f"   医院 hospitals {counts['hospitals']}"
     )
     table = Table(title=f"病历 records: {r['total']}")

@@ -260,14 +260,27 @@ def _clip(text: str, limit: int = 360) -> str:
     return text[:cut + 1] if cut > 40 else text[:limit] + "。"
 
 
+_AGE_OR_SEX = re.compile(r"\d+\s*(?:岁|月龄)|[男女]性|患儿|孕")
+TERM_WITHIN = 60  # a passage is about the disease when one of its terms comes this early
+_SECOND_ITEM = re.compile(r"[2２]\s*[、.．]")
+
+
 def passage(style: Style, kind: str, code: str, rng: random.Random) -> str | None:
-    """A corpus passage about the condition coded ``code`` (by ``corpus_terms`` of its ICD-10
-    category), without words of other major diseases (``corpus_exclude``); None without one."""
+    """A corpus passage about the condition coded ``code``: one of its ICD-10 category's
+    ``corpus_terms`` among the passage's first characters, no word of another major disease
+    (``corpus_exclude``) and no age or sex of its own patient; None without one."""
     terms = style.corpus_terms.get(code[:3]) or ()
     if not terms:
         return None
     banned = [w for w in style.corpus_exclude if not any(w in t for t in terms)]
-    pool = [p for p in _corpus()[kind] if any(t in p for t in terms) and not any(w in p for w in banned)]
+
+    def fits(p: str) -> bool:
+        first = min((p.find(t) for t in terms if t in p), default=-1)
+        second = _SECOND_ITEM.search(p)  # a list of diagnoses: the disease must be the first
+        limit = min(TERM_WITHIN, second.start() if second else TERM_WITHIN)
+        return 0 <= first < limit and not any(w in p for w in banned) and not _AGE_OR_SEX.search(p)
+
+    pool = [p for p in _corpus()[kind] if fits(p)]
     return _clip(rng.choice(sorted(pool))) if pool else None
 
 
