@@ -106,7 +106,7 @@ def run_errors():
 def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: bool = False,
         timeout: float = 600.0, ocr_engine: str | None = None, dpi: int | None = None,
         executor: str = "local", address: str | None = None, rules_override: Path | None = None,
-        rescore: bool = False) -> int:
+        rescore: bool = False, profiles: Path | None = None) -> int:
     db = open_db(db_path)
     if db is None:
         return EXIT_USAGE
@@ -115,6 +115,8 @@ def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: b
         stage_options["read"] = {k: v for k, v in (("engine", ocr_engine), ("dpi", dpi)) if v}
     if rules_override:   # only the scoring stage reads the rule catalogue
         stage_options["score"] = {"rules_override": str(rules_override)}
+    if profiles:   # per-hospital spellings, read by segmentation
+        stage_options["segment"] = {"profiles": str(profiles)}
     options = RunOptions(workers=workers, timeout=timeout, retry_failed=retry_failed, rescore=rescore,
                          executor=executor, address=address, stage_options=stage_options)
     with run_errors() as failed, progress_bars() as on_progress:

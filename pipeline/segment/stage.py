@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pipeline import store
 from pipeline.run.options import parse_options
-from pipeline.segment import claims_link, config, patient
+from pipeline.segment import claims_link, config, patient, profiles
 from pipeline.segment.model import SLine
 from pipeline.segment.record import segment
 
@@ -18,6 +18,7 @@ from pipeline.segment.record import segment
 @dataclass(frozen=True)
 class SegmentOptions:
     data_dir: str | None = None   # folder of doc_titles/sections/fields YAML (default: the packaged one)
+    profiles: str | None = None   # folder of per-hospital profiles (default: $MEDREVIEW_PROFILES or profiles/)
 
 
 class SegmentStage:
@@ -28,18 +29,32 @@ class SegmentStage:
         self.options = parse_options(SegmentOptions, "segment", options)
         self.data_dir = self.options.data_dir
 
+    def check(self) -> None:
+        """The segmentation data and every hospital profile load now, so a bad file is a usage
+        error naming the file and key before any record is segmented."""
+        cfg = config.load(self.data_dir)
+        folder = profiles.root(self.options.profiles)
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            profiles.parse(path, cfg)
+
     def prepare(self, db, record: dict) -> dict:
         rows = db.execute(
             "SELECT l.id, l.page_id, p.page_no, l.line_no, l.text, l.x0, l.y0, l.x1, l.y1,"
             " l.row_no, l.col_no, p.width FROM lines l JOIN pages p ON p.id = l.page_id"
             " WHERE p.record_id = ? ORDER BY p.page_no, l.line_no", (record["id"],)).fetchall()
-        return {"record_id": record["id"], "lines": rows}
+        return {"record_id": record["id"], "lines": rows, "hospital_id": record.get("hospital_id")}
 
     def work(self, task: dict, ctx: dict):
         if "config" not in ctx:
             ctx["config"] = config.load(self.data_dir)
+            ctx["by_hospital"] = {}
+        hid = task.get("hospital_id")
+        if hid not in ctx["by_hospital"]:
+            # a hospital's own spellings (profiles.py) added to the packaged data
+            ctx["by_hospital"][hid] = profiles.apply(
+                ctx["config"], profiles.find(hid, ctx["config"], self.options.profiles))
         lines = [SLine(*r) for r in task["lines"]]
-        yield to_rows(segment(lines, ctx["config"]))
+        yield to_rows(segment(lines, ctx["by_hospital"][hid]))
 
     def save(self, db, record: dict, result: dict) -> None:
         rid = record["id"]
