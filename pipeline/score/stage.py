@@ -219,6 +219,7 @@ class ScoreStage:
             features[d["record_id"]] = json.loads(d.pop("features") or "{}")
             d.pop("catalogue_version", None)
             d["evidence"] = json.loads(d["evidence"] or "[]")
+            d["workup"] = json.loads(d.get("workup") or "{}")
             stays.append(cross_record.Stay(**d))
         flags = rules.evaluate_stays(stays)
         by_record: dict[int, list] = {}

@@ -1,6 +1,8 @@
 """Clinical-content rules: 低标准入院, 过度检查, 高套诊断, 主诊编码, 诊断与治疗不符."""
 from __future__ import annotations
 
+import re
+
 from pipeline.record.view import RecordView
 from pipeline.rules.flags import Flag
 from pipeline.rules.knowledge import DIAGNOSIS_FIELDS, any_condition, charges_matching, icd_matches, matches_item, norm
@@ -22,7 +24,52 @@ def is_injection(view: RecordView, kb: dict) -> bool:
     return any(any(n in norm(c.item_name) for n in names) for c in view.billed())
 
 
+def _vital_values(view: RecordView, name: str) -> list[tuple[float, ...]]:
+    out = []
+    for f in view.fields_named(name):
+        nums = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", f.value or "")]
+        if nums:
+            out.append(tuple(nums))
+    return out
+
+
+def _exceeds(vals: tuple[float, ...], op: str, limit) -> bool:
+    limits = limit if isinstance(limit, list) else [limit]
+    pairs = [(v, lim) for v, lim in zip(vals, limits) if lim]
+    if op == "ge":
+        return any(v >= lim for v, lim in pairs)
+    return any(v < lim for v, lim in pairs)
+
+
+def severity_markers(view: RecordView, kb: dict) -> list[str]:
+    """What in the record shows the stay needed a hospital (mild_conditions.yaml ``severity``):
+    a vital sign beyond its limit, several abnormal results, an injection or infusion, monitoring
+    or a nursing or diet order an outpatient clinic does not give. Empty: nothing does."""
+    sev = kb["mild_conditions"].get("severity") or {}
+    out = []
+    for spec in sev.get("vitals") or []:
+        hit = next((v for v in _vital_values(view, spec["name"]) if _exceeds(v, spec["op"], spec["value"])), None)
+        if hit:
+            out.append(f"{spec.get('what', spec['name'])}{'/'.join(f'{x:g}' for x in hit)}")
+    abnormal = [lab for lab in view.labs if lab.flag and norm(lab.flag) not in ("", "-", "正常", "N")]
+    if sev.get("abnormal_labs") and len(abnormal) >= sev["abnormal_labs"]:
+        out.append(f"检验异常{len(abnormal)}项")
+    if is_injection(view, kb):
+        out.append("注射或静脉用药")
+    billed = view.billed()
+    for term in sev.get("intensity_charges") or []:
+        if any(norm(term) in norm(c.item_name) for c in billed):
+            out.append(term)
+    for term in sev.get("intensity_orders") or []:
+        if any(norm(term) in norm(o.content) for o in view.orders):
+            out.append(term)
+    return out
+
+
 def low_standard_admission(view: RecordView, params: dict, kb: dict) -> list[Flag]:
+    """A diagnosis of the 轻症 list whose own record shows no reason to be in hospital: vital signs
+    within limits, few abnormal results, oral drugs only, no monitoring, no procedure beyond what a
+    clinic does (DOMAIN.md §2.3: 以口服药治疗为主、只做检验检查和简单治疗)."""
     main = view.field("main_diagnosis")
     if main is None or not main.code:
         return []
@@ -43,18 +90,18 @@ def low_standard_admission(view: RecordView, params: dict, kb: dict) -> list[Fla
         return []
     if not (procs and minor) and any((c.category or "") in mild["surgery_categories"] for c in billed):
         return []
+    if severity_markers(view, kb):
+        return []
     total = view.total_cost()
     exam = sum(c.amount for c in billed if (c.category or "") in mild["exam_categories"])
     share = exam / total if total else 0.0
     los = view.los_days()
-    signals = []
-    if not is_injection(view, kb):
-        signals.append("仅口服药治疗")
+    signals = ["生命体征平稳", "检验无明显异常", "仅口服药治疗"]
     if share >= params["exam_share"]:
         signals.append(f"检查检验费占总费用{share:.0%}")
     if los is not None and los <= params["short_stay_days"]:
         signals.append(f"住院{los}天")
-    if len(signals) < params["min_signals"]:
+    if len(signals) - 3 < params["min_signals"]:
         return []
     return [Flag(
         rule_id="", key=main.code,
