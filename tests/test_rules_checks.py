@@ -367,16 +367,47 @@ def test_over_examination_own_name_in_plan_is_not_an_indication():
     assert clinical.over_examination(v2.view, dict(params("CL-OVER-EXAMINATION"), main_diagnosis_only=False), KB) == []
 
 
+def _coded(main=("急性阑尾炎", "K35.800"), others=(("低钾血症", "E87.600"),), discharge=("急性阑尾炎",),
+           admission=("急性阑尾炎",)):
+    v = daily_care(V()).field("main_diagnosis", main[0], code=main[1])
+    for i, (name, code) in enumerate(others):
+        v.field("other_diagnosis", name, code=code, seq=i)
+    for i, name in enumerate(discharge):
+        v.field("discharge_diagnosis", name, seq=i)
+    for i, name in enumerate(admission):
+        v.field("admission_diagnosis", name, seq=i)
+    return v
+
+
 def test_unsupported_cc_diagnosis_and_supported_one():
-    v = daily_care(V()).field("main_diagnosis", "急性阑尾炎", code="K35.800")
-    v.field("other_diagnosis", "低钾血症", code="E87.600", seq=0)
-    v.doc("出院记录", "2024-03-08 12:00", "出院诊断：急性阑尾炎；低钾血症", section="出院诊断")
-    v.lab("钾", 4.1)
-    flags = clinical.unsupported_diagnosis(v.view, params("CL-UNSUPPORTED-DIAGNOSIS"), KB)
-    assert [f.key for f in flags] == ["other_diagnosis:E87.600"]
+    p = params("CL-UNSUPPORTED-DIAGNOSIS")
+    v = _coded().lab("钾", 4.1)   # a CC only the 首页 has, and nothing supports it
+    flags = clinical.unsupported_diagnosis(v.view, p, KB)
+    assert [f.key for f in flags] == ["other_diagnosis:E87.600"] and "出院诊断中未见" in flags[0].reason
     assert_evidence_resolves(v.view, flags)
     v.lab("钾", 3.1, at="2024-03-03")
-    assert clinical.unsupported_diagnosis(v.view, params("CL-UNSUPPORTED-DIAGNOSIS"), KB) == []
+    assert clinical.unsupported_diagnosis(v.view, p, KB) == []
+    # the 出院记录 gives it too: the record's own diagnosis, however thin its support looks
+    both = _coded(discharge=("急性阑尾炎", "低钾血症")).lab("钾", 4.1)
+    assert clinical.unsupported_diagnosis(both.view, p, KB) == []
+    assert len(clinical.unsupported_diagnosis(both.view, dict(p, support_only=True), KB)) == 1
+
+
+def test_upcoded_main_diagnosis_is_not_the_records_own():
+    p = params("CL-UNSUPPORTED-DIAGNOSIS")
+    # 首页 codes 脑梗死, the record's lists say 腔隙性脑梗死 (a subtype the 首页 generalises)
+    v = _coded(main=("脑梗死", "I63.900"), others=(), discharge=("腔隙性脑梗死",), admission=("腔隙性脑梗死",))
+    assert len(clinical.unsupported_diagnosis(v.view, p, KB)) == 1
+    # 首页 and 出院记录 both say 慢性阻塞性肺疾病急性加重, the 入院记录 社区获得性肺炎, nothing supports COPD
+    up = _coded(main=("慢性阻塞性肺疾病伴有急性加重", "J44.100"), others=(),
+                discharge=("慢性阻塞性肺疾病伴有急性加重",), admission=("社区获得性肺炎",))
+    flags = clinical.unsupported_diagnosis(up.view, p, KB)
+    assert len(flags) == 1 and "入院诊断为" in flags[0].reason
+    up.order("吸入用布地奈德混悬液 1mg 雾化吸入 bid", "2024-03-01", kind="long")   # treated as COPD: supported
+    assert clinical.unsupported_diagnosis(up.view, p, KB) == []
+    # a more specific 首页 name and an admission diagnosis written as a question are the same diagnosis
+    same = _coded(main=("高血压3级", "I10.x05"), others=(), discharge=("高血压3级",), admission=("高血压？",))
+    assert clinical.unsupported_diagnosis(same.view, p, KB) == []
 
 
 def test_invalid_main_diagnosis():
