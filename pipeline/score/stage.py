@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 
 from pipeline import store
@@ -44,7 +45,7 @@ def flag_brief(flag) -> dict:
 def score(features: dict, flags: list[dict], model_info: dict | None, violation_types: list[str],
           rules_version: str, ctx: dict) -> dict:
     """Probability of non-compliance with its explanation; rule-based until a model is trained."""
-    feats = dict(features, **flag_features(flags, violation_types))
+    feats = dict(features, **flag_features(flags, violation_types, math.expm1(features.get("log_total_cost", 0.0))))
     model = None
     if model_info:
         cache = ctx.setdefault("models", {})

@@ -256,11 +256,16 @@ def vitals(sections: list[tuple[Document, Section]], docs: list[Document], cfg: 
     for doc, sec in sections:
         if sec.name != "体格检查":
             continue
+        tail = ""
         for line, text in sec.parts:
+            # the previous line's end is context: 'HR' wrapped as 'H' | 'R 82次/分' is no 呼吸
             t = normalize_text(text)
+            ctx = tail + t
             for name, rx in rxs.items():
-                for m in rx.finditer(t):
-                    out.append(Value(name, re.sub(r"\s+", "", m.group(1)), m.group(0).strip(), line, at=doc.at))
+                for m in rx.finditer(ctx):
+                    if m.start() >= len(tail):
+                        out.append(Value(name, re.sub(r"\s+", "", m.group(1)), m.group(0).strip(), line, at=doc.at))
+            tail = t[-1:]
     tdef = cfg.tables.get("vitals")
     for doc in docs:
         if tdef is None or doc.doc_type not in tdef.doc_types:

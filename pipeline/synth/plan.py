@@ -359,7 +359,9 @@ class PlanBuilder:
             if drug and drug not in p.drugs_used:
                 self.add_drug(drug, 0, p.last_day)
         support = self.cat.supportive.get(cond["dept"])
-        if support and not cond.get("minor") and not cond.get("chemo") and self.rng.random() < support["p"]:
+        # the supportive injections are 限二级及以上医疗机构 in the national 两库: not at township centres
+        if support and not cond.get("minor") and not cond.get("chemo") and self.rng.random() < support["p"] \
+                and self.slot.hospital.level != "一级":
             self.add_drug(self.rng.choice(support["drugs"]), 0, max(0, p.last_day - self.rng.randint(0, 2)))
         self.administration_charges()
 

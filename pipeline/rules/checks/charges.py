@@ -516,9 +516,11 @@ def unordered_charges(view: RecordView, params: dict, kb: dict) -> list[Flag]:
     cats = set(params["categories"])
     supports = [o.content for o in view.orders] + [d.title or "" for d in view.documents] + [lab.item for lab in view.labs]
     doc_text = [s.text for s in _documentation(view)]
+    # an item billed inside another's 项目内涵 is 重复收费's finding, not a second one here
+    duplicated = {cid for f in exclusive_pairs(view, {}, kb) for cid in f.charge_ids}
     by_item: dict[str, list[Charge]] = defaultdict(list)
     for c in view.billed():
-        if (c.category or "") in cats:
+        if (c.category or "") in cats and c.id not in duplicated:
             by_item[_item_key(c)].append(c)
     flags = []
     for key, cs in by_item.items():
