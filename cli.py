@@ -114,12 +114,13 @@ def synth(
     scan_format: str = typer.Option("jpg", "--scan-format", help="Scanned form: jpg or png page images, or pdf (image-only PDF)."),
     clean_share: float = typer.Option(0.75, "--clean-share", help="Share of admissions without any violation."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
+    styles: str = typer.Option("standard", "--styles", help="Hospital print styles, hospital i printing in the i-th: comma-separated names, 'developed' or 'all' (pipeline/synth/data/styles.yaml)."),
 ) -> None:
     """Generate a synthetic sample batch: records as text PDFs and scans, claims CSVs, ground-truth labels."""
     from pipeline.commands import batch
 
     _exit(batch.synth(out_dir, records=records, hospitals=hospitals, seed=seed, forms=forms, scan_format=scan_format,
-                      clean_share=clean_share, workers=workers))
+                      clean_share=clean_share, workers=workers, styles=styles))
 
 
 @app.command()

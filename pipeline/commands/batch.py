@@ -223,13 +223,16 @@ def demo(out: Path, *, records: int = 20, form: str = "text", simulate_reviews: 
     return code
 
 
-def synth(out_dir: Path, *, forms: str, **kwargs) -> int:
+def synth(out_dir: Path, *, forms: str, styles: str = "standard", **kwargs) -> int:
     """`medreview synth`: generate a sample batch, print its summary."""
     from pipeline.synth import generate
+    from pipeline.synth import styles as styles_mod
 
     form_list = tuple(f.strip() for f in forms.split(",") if f.strip())
+    named = {"developed": styles_mod.developed(), "all": tuple(styles_mod.load())}
+    chosen = named.get(styles.strip()) or tuple(x.strip() for x in styles.split(",") if x.strip())
     try:
-        manifest = generate(out_dir, forms=form_list, **kwargs)
+        manifest = generate(out_dir, forms=form_list, styles=chosen, **kwargs)
     except (ValueError, FileNotFoundError) as exc:
         return error(exc)
     c = manifest["counts"]
