@@ -62,12 +62,13 @@ def run(
     address: Optional[str] = typer.Option(None, help="Ray cluster address for --executor ray (default: start Ray locally)."),
     rules_override: Optional[Path] = typer.Option(None, "--rules-override", help="Region rule override YAML (parameters, enabled rules) used when scoring."),
     rescore: bool = typer.Option(False, "--rescore", help="Score already-scored records again (after a catalogue upgrade, a region override or a newly promoted classifier)."),
+    profiles: Optional[Path] = typer.Option(None, "--profiles", help="Folder of per-hospital profiles used when segmenting (default: $MEDREVIEW_PROFILES or profiles/)."),
 ) -> None:
     """Run the pipeline stages over every ingested record; resumes where an earlier run stopped."""
     from pipeline.commands import batch
 
     _exit(batch.run(db, workers=workers, stages=stages, retry_failed=retry_failed, timeout=timeout, ocr_engine=ocr_engine, dpi=dpi,
-                    executor=executor, address=address, rules_override=rules_override, rescore=rescore))
+                    executor=executor, address=address, rules_override=rules_override, rescore=rescore, profiles=profiles))
 
 
 @app.command()
@@ -113,12 +114,13 @@ def synth(
     scan_format: str = typer.Option("jpg", "--scan-format", help="Scanned form: jpg or png page images, or pdf (image-only PDF)."),
     clean_share: float = typer.Option(0.75, "--clean-share", help="Share of admissions without any violation."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
+    styles: str = typer.Option("standard", "--styles", help="Hospital print styles, hospital i printing in the i-th: comma-separated names, 'developed' or 'all' (pipeline/synth/data/styles.yaml)."),
 ) -> None:
     """Generate a synthetic sample batch: records as text PDFs and scans, claims CSVs, ground-truth labels."""
     from pipeline.commands import batch
 
     _exit(batch.synth(out_dir, records=records, hospitals=hospitals, seed=seed, forms=forms, scan_format=scan_format,
-                      clean_share=clean_share, workers=workers))
+                      clean_share=clean_share, workers=workers, styles=styles))
 
 
 @app.command()
@@ -495,6 +497,41 @@ def knowledge_coverage(packs: Optional[Path] = PACKS_ROOT) -> None:
     from pipeline.commands import knowledge
 
     _exit(knowledge.coverage(root=packs))
+
+
+profile_app = typer.Typer(help="Per-hospital profiles: what segmentation reads of each hospital's records, and its own spellings.",
+                          no_args_is_help=True)
+app.add_typer(profile_app, name="profile")
+PROFILES_ROOT = typer.Option(None, "--profiles", help="Folder of per-hospital profiles <hospital>.yaml (default: $MEDREVIEW_PROFILES or profiles/).")
+
+
+@profile_app.command("check")
+def profile_check(
+    target: Path = typer.Argument(..., help="A segmented database, or a batch folder (ingested, read and segmented into a temporary database)."),
+    profiles: Optional[Path] = PROFILES_ROOT,
+    hospital: Optional[str] = typer.Option(None, "--hospital", help="Only this hospital."),
+    min_share: float = typer.Option(0.9, "--min-share", help="Items read in a smaller share of a hospital's records are shown in red and make the exit code 1."),
+    examples: int = typer.Option(3, "--examples", help="Records listed per item not found."),
+    workers: int = typer.Option(0, help="Worker processes for a batch folder (0 = one per core)."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Per hospital: in what share of its records each document, section and field was found (fields read from their label or derived from the ID number), and where not, on which pages."""
+    from pipeline.commands import profile
+
+    _exit(profile.check(target, profiles_dir=profiles, hospital=hospital, min_share=min_share, examples=examples,
+                        workers=workers, as_json=as_json))
+
+
+@profile_app.command("show")
+def profile_show(
+    hospital: str = typer.Argument(..., help="Hospital id (its folder name in the batch)."),
+    profiles: Optional[Path] = PROFILES_ROOT,
+    db: Optional[Path] = typer.Option(None, "--db", help="Also show the hospital's coverage in this segmented database."),
+) -> None:
+    """The hospital's profile (its extra labels, titles, sections and column names), or how to start one."""
+    from pipeline.commands import profile
+
+    _exit(profile.show(hospital, profiles_dir=profiles, db_path=db))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Segmentation accuracy on the sample generator's ground truth.
 
 Usage: python bench/segment.py [OUT] [--records N] [--form noisy|text|both|scan] [--limit N] [--seed S] [--errors]
+                               [--styles developed|heldout|all|NAME,NAME]
 
 OUT is the generator's output folder (OUT/truth/<H>/<adm>/page-NNN.txt, OUT/text/<H>/<adm>.pdf,
 OUT/labels.jsonl); without it, --records admissions are generated in memory with pipeline.synth
@@ -12,6 +13,9 @@ OUT/labels.jsonl); without it, --records admissions are generated in memory with
   text   the PDF text layer read by the reading stage's own code (pdfminer characters + layout order).
   scan   the PDF rendered at 200 dpi and read by the reading stage's OCR (rapidocr); slow
          (~3 s/page), so run it on a few records; the noisy form stands in for it at scale.
+
+--styles prints every measure per hospital print style (pipeline/synth/data/styles.yaml; in memory:
+one hospital per style); `heldout` is the style kept out of development.
 
 Prints, per form: document-type accuracy (pages), section boundary precision/recall/F1
 ((page, section name, first body characters) triples), progress-note time accuracy, and
@@ -115,17 +119,19 @@ def lines_from_pages(pages: list[list[str]], rng: random.Random) -> list[SLine]:
 
 # --- ground truth ------------------------------------------------------------------------------
 
-def synth_records(n: int, seed: int):
-    """(label, page texts, pdf bytes) for n generated admissions, built in memory."""
+def synth_records(n: int, seed: int, styles: tuple[str, ...] = ()):
+    """(label, page texts, pdf bytes) for n generated admissions, built in memory; with ``styles``
+    one hospital per style."""
     from pipeline.synth import catalog, cohort
     from pipeline.synth.labels import label_of
     from pipeline.synth.record import build_record
     from pipeline.synth.render_pdf import render_pdf
 
     cat = catalog.load()
-    _, slots = cohort.plan_batch(cat, records=n, hospitals=3, seed=seed, clean_share=0.5, rates=None)
+    hosps, slots = cohort.plan_batch(cat, records=n, hospitals=len(styles) or 3, seed=seed, clean_share=0.5, rates=None)
+    style_of = {h.id: styles[i] for i, h in enumerate(hosps)} if styles else {}
     for slot in slots[:n]:
-        rec = build_record(slot, cat, seed)
+        rec = build_record(slot, cat, seed, style_of.get(slot.hospital.id))
         pages = rec.layout.pages
         p = rec.plan
         label = label_of(rec, {})
@@ -284,17 +290,23 @@ def main(argv=None):
                     help="scan: OCR of 200 dpi renders (about 3 s/page; use a few --records)")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--errors", action="store_true", help="print the first mismatches")
+    ap.add_argument("--styles", default=None,
+                    help="per print style: developed | heldout | all | comma-separated names (in memory)")
     args = ap.parse_args(argv)
+    styles = _styles(args.styles)
     cfg = config.load()
     canon = {syn.replace(" ", ""): d.name for d in cfg.sections.defs for syn in d.synonyms}
-    source = (out_records(Path(args.out), args.limit) if args.out else synth_records(args.records, args.seed))
+    source = (out_records(Path(args.out), args.limit) if args.out else synth_records(args.records, args.seed, styles))
     forms = ["noisy", "text"] if args.form == "both" else [args.form]
-    scores = {f: Score() for f in forms}
+    scores: dict[tuple[str, str], Score] = defaultdict(Score)
+    counts: dict[str, int] = defaultdict(int)
     rng = random.Random(args.seed)
     engine = None
     n = 0
     for label, pages, pdf in source:
         n += 1
+        style = label.get("style", "standard") if styles or args.styles else ""
+        counts[style] += 1
         for form in forms:
             if form == "noisy":
                 lines = lines_from_pages(pages, rng)
@@ -307,17 +319,31 @@ def main(argv=None):
                 lines = lines_from_ocr(pdf(), engine)
             t0 = time.perf_counter()
             seg = segment(lines, cfg)
-            scores[form].seconds += time.perf_counter() - t0
-            scores[form].add(label, seg, canon)
+            scores[(form, style)].seconds += time.perf_counter() - t0
+            scores[(form, style)].add(label, seg, canon)
     print(f"# segmentation bench — {'generated in memory, seed ' + str(args.seed) if not args.out else args.out}")
     print("noisy = exact page texts + OCR-like noise (stands in for scans); text = PDF text layer "
           "read by pipeline.read (text layer + layout)")
-    for form in forms:
-        report(form, scores[form], n)
+    for (form, style), score in sorted(scores.items()):
+        report(f"{form}, style {style}" if style else form, score, counts[style] if style else n)
         if args.errors:
-            for e in scores[form].errors[:40]:
+            for e in score.errors[:40]:
                 print("   ", e)
     return 0
+
+
+def _styles(choice: str | None) -> tuple[str, ...]:
+    if not choice:
+        return ()
+    from pipeline.synth import styles
+
+    if choice == "developed":
+        return styles.developed()
+    if choice == "heldout":
+        return (styles.heldout(),)
+    if choice == "all":
+        return tuple(styles.load())
+    return tuple(x.strip() for x in choice.split(",") if x.strip())
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 Layout (what a review firm receives from a county): one sub-folder per hospital, in it one file
 (PDF or image) or one page-image folder per admission, plus the hospital's claims CSV export.
-Every path offered is recorded in ``sources`` as accepted, duplicate or rejected (with a reason);
-accepted ones become ``records`` keyed by content sha256, so re-ingesting changes nothing.
+Every path offered is recorded in ``sources`` as accepted, duplicate, rejected (with a reason) or
+skipped: a file that is evidently not a record (a data or text file such as a stray truth.jsonl,
+or any file of another type lying at the batch root beside the hospital folders) is listed and
+left alone without failing the batch. Accepted ones become ``records`` keyed by content sha256,
+so re-ingesting changes nothing.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ PDF_EXT = {".pdf"}
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
 CLAIMS_EXT = {".csv"}
 IGNORED_NAMES = {"hospitals.csv", "manifest.json", "labels.jsonl", ".DS_Store", "Thumbs.db"}
+# Data and text files are never records (a record in an unreadable format, .docx, is rejected).
+SIDECAR_EXT = {".json", ".jsonl", ".txt", ".md", ".yaml", ".yml", ".xml", ".log", ".ini", ".tsv", ".html", ".htm"}
 
 # Magic numbers: a file whose bytes do not match its extension is rejected at ingest.
 MAGIC = {
@@ -41,7 +46,9 @@ class IngestSummary:
     claims_files: int = 0
     claims_rows: int = 0
     claims_bad_rows: int = 0
+    skipped: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    skipped_paths: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): listed, not failed
 
 
 def sha256_file(path: Path, bufsize: int = 1 << 20) -> str:
@@ -125,6 +132,22 @@ class Ingestor:
         self.summary.rejected += 1
         self.summary.problems.append((str(path), reason))
 
+    def _skip(self, path: Path, hid: str | None, reason: str) -> None:
+        known = self._known(path)
+        if known and known["state"] == "skipped":
+            self.summary.unchanged += 1
+            return
+        with store.transaction(self.db):
+            if hid:
+                self._hospital(hid)
+            store.insert_one(
+                self.db, "sources",
+                {"path": str(path), "sha256": None, "size": None, "kind": "unknown", "hospital_id": hid,
+                 "state": "skipped", "reason": reason, "record_id": None, "seen_at": store.now()},
+                on_conflict="replace")
+        self.summary.skipped += 1
+        self.summary.skipped_paths.append((str(path), reason))
+
     def _register(self, path: Path, hid: str, kind: str, sha: str, size: int, n_pages: int | None = None) -> None:
         known = self._known(path)
         if known and known["sha256"] == sha and known["state"] in ("accepted", "duplicate"):
@@ -167,6 +190,9 @@ class Ingestor:
             return
         if suffix in CLAIMS_EXT:
             self._claims(path, hid)
+            return
+        if suffix in SIDECAR_EXT:
+            self._skip(path, hid, f"不是病历文件，已跳过 {suffix} (data or text file, not a record: skipped)")
             return
         if suffix not in PDF_EXT | IMAGE_EXT:
             self._reject(path, hid, "unknown", f"不支持的文件类型 {suffix or '(无扩展名)'} (unsupported file type)", size)
@@ -263,6 +289,10 @@ class Ingestor:
                     self.ingest_folder_record(p, self.default_hospital)
                 else:
                     self.hospital_folder(p, e.name)
+            elif Path(e.name).suffix.lower() not in PDF_EXT | IMAGE_EXT | CLAIMS_EXT:
+                # beside the hospital folders: a file the sender left there, not an admission
+                self._skip(p, None, f"批次根目录下的非病历文件，已跳过 {Path(e.name).suffix or '(无扩展名)'} "
+                                    "(not a record, at the batch root: skipped)")
             else:
                 self.ingest_file(p, self.default_hospital)
         return self.summary

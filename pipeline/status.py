@@ -24,6 +24,7 @@ def collect(db) -> dict:
             "accepted": src.get("accepted", 0),
             "duplicate": src.get("duplicate", 0),
             "rejected": src.get("rejected", 0),
+            "skipped": src.get("skipped", 0),
         },
         "hospitals": hospitals,
         "records": {

@@ -3,7 +3,8 @@
 #
 #   bash scripts/train_default_models.sh [WORK_DIR]
 #
-# synth (fixed seed, text form) → ingest → run (read, segment, extract, score by rules) →
+# synth (fixed seed, text form, one hospital per developed print style: never the held-out one)
+# → ingest → run (read, segment, extract, score by rules) →
 # train classifier on the generator's ground truth → register + promote in models/ (the guard
 # compares with the current version on the same held-out part; exit 1 if it refuses).
 # Same seed, same records, same metrics; only the version's timestamp differs.
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 
 SEED=4243
 RECORDS=200
-HOSPITALS=3
+HOSPITALS=5   # one per developed style (pipeline/synth/data/styles.yaml)
 CLEAN_SHARE=0.6
 WORK="${1:-/tmp/medreview-default-models}"
 PY=.venv/bin/python
@@ -45,7 +46,7 @@ fi
 mkdir -p "$WORK"
 if [ ! -f "$WORK/batch/labels.jsonl" ]; then
     "${MEDREVIEW[@]}" synth "$WORK/batch" --records "$RECORDS" --hospitals "$HOSPITALS" --seed "$SEED" \
-        --forms text --clean-share "$CLEAN_SHARE" --workers 2
+        --forms text --clean-share "$CLEAN_SHARE" --workers 2 --styles developed
 fi
 # ingest exits 1 when some inputs were rejected: they are listed, training goes on without them
 "${MEDREVIEW[@]}" ingest "$WORK/batch/text" --db "$WORK/audit.db" || [ $? -eq 1 ]

@@ -57,6 +57,35 @@ def test_every_input_ends_in_a_known_state(batch, db_path):
     assert {r["id"] for r in db.query("SELECT id FROM hospitals")} == {"H01", "H02"}
 
 
+def test_stray_files_are_listed_and_skipped_without_failing(batch, db_path):
+    (batch / "truth.jsonl").write_text('{"x": 1}\n', encoding="utf-8")   # left by the sender at the root
+    (batch / "readme.docx").write_bytes(b"PK\x03\x04")
+    (batch / "H01" / "index.json").write_text("{}", encoding="utf-8")
+    db = store.connect(db_path)
+    summary = ingest.ingest(db, batch)
+    src = _sources(db)
+    assert {k: src[k]["state"] for k in ("truth.jsonl", "readme.docx", "index.json")} == dict.fromkeys(
+        ("truth.jsonl", "readme.docx", "index.json"), "skipped")
+    assert summary.skipped == 3 and summary.rejected == 4   # the hospital folder's notes.docx stays rejected
+    assert {os.path.basename(p) for p, _ in summary.skipped_paths} == {"truth.jsonl", "readme.docx", "index.json"}
+    again = ingest.ingest(db, batch)
+    assert again.skipped == 0 and again.accepted == 0
+
+
+def test_cli_ingest_exit_code_ignores_skipped_files(tmp_path, db_path):
+    from typer.testing import CliRunner
+
+    import cli
+
+    root = tmp_path / "batch"
+    (root / "H01").mkdir(parents=True)
+    (root / "H01" / "ZY001.pdf").write_bytes(PDF_BYTES)
+    (root / "truth.jsonl").write_text("{}\n", encoding="utf-8")
+    res = CliRunner().invoke(cli.app, ["ingest", str(root), "--db", str(db_path)])
+    assert res.exit_code == 0, res.output
+    assert "truth.jsonl" in res.output and "skipped 1" in res.output
+
+
 def test_reingest_changes_nothing(batch, db_path):
     db = store.connect(db_path)
     ingest.ingest(db, batch)

@@ -118,7 +118,7 @@ def test_every_knowledge_table_has_a_version(tmp_path):
     assert set(kb.versions) == set(knowledge.TABLES) | {"context_rules"} and all(kb.versions.values())
     d = knowledge_copy(tmp_path)
     p = d / "daily_caps.yaml"
-    p.write_text(p.read_text(encoding="utf-8").replace("version: 1\n", ""), encoding="utf-8")
+    p.write_text(p.read_text(encoding="utf-8").replace("version: 2\n", ""), encoding="utf-8")
     with pytest.raises(CatalogueError) as exc:
         knowledge.load(str(d))
     assert "daily_caps.yaml" in str(exc.value) and "version" in str(exc.value)
@@ -142,9 +142,9 @@ def test_rules_version_covers_catalogue_override_and_knowledge(tmp_path):
         f.write_text(text.replace(old, new), encoding="utf-8")
         return ruleset.load(knowledge_dir=d).version
 
-    bumped = edited("bump", "version: 1", "version: 2")
+    bumped = edited("bump", "version: 2", "version: 3")
     unbumped = edited("content", "terms: [化疗,", "terms: [化学治疗, 化疗,")
-    comment = edited("comment", "# 按疗程计划住院", "# 按疗程(计划)住院")
+    comment = edited("comment", "# 分解住院的除外情形", "# 分解住院的(除外)情形")
     assert len({base.version, bumped, unbumped}) == 3   # a content change counts without a version bump
     assert comment == base.version                      # comments are not content
     assert all(v.startswith(cat.version + "+kb.") for v in (bumped, unbumped))
@@ -159,4 +159,4 @@ def test_rules_commands_print_the_knowledge_versions():
     for args in (["rules", "check"], ["rules", "list"]):
         res = CliRunner().invoke(app, args)
         assert res.exit_code == 0, res.output
-        assert "daily_caps 1" in res.output and "context_rules 1" in res.output and version in res.output
+        assert "daily_caps 2" in res.output and "context_rules 1" in res.output and version in res.output

@@ -62,7 +62,7 @@ class V:
         return self
 
 
-def daily_care(v, days=range(1, 9)):
+def daily_care(v, days=range(1, 8)):   # 算入不算出: 03-01 … 03-07 for a stay to 03-08
     for d in days:
         v.doc("日常病程记录", f"2024-03-{d:02d} 10:00", "患者一般情况可")
         v.charge(f"2024-03-{d:02d}", "普通病房床位费", 35, category="床位费")
@@ -221,6 +221,47 @@ def test_substitution_claims_vs_bill_and_documentation():
     assert charges.substitution(v2.view, params("CH-SUBSTITUTION"), KB) == []
 
 
+def test_substitution_by_method_and_grade_not_by_a_missing_order():
+    """Issue 26: ordered and reported 普通B超(腹部), billed 彩色多普勒超声; reported 免疫层析法, billed
+    the 化学发光法 item. Both are 串换 with the price difference at risk, not 收费无医嘱."""
+    v = daily_care(V())
+    v.order("腹部B超(肝胆胰脾)", "2024-03-02 08:00").order("肌钙蛋白I测定", "2024-03-02 08:00")
+    v.doc("检查报告", "2024-03-02 10:00", "检查项目：腹部B超(肝胆胰脾)")
+    v.doc("检验报告", "2024-03-02 09:00", "检验项目：肌钙蛋白I测定(免疫层析法)")
+    v.charge("2024-03-02", "腹部彩色多普勒超声(肝胆胰脾)", 120, category="检查费", code="002201000010000")
+    v.charge("2024-03-02", "肌钙蛋白I测定(化学发光法)", 90, category="化验费", code="002503000110000")
+    flags = charges.substitution(v.view, params("CH-SUBSTITUTION"), KB)
+    assert sorted(f.amount for f in flags) == [pytest.approx(45), pytest.approx(60)]
+    assert all("结算" in f.reason for f in flags)
+    assert_evidence_resolves(v.view, flags)
+    assert charges.unordered_charges(v.view, params("CH-NO-ORDER"), KB) == []
+    # clean traps: the order names no method (the price list's name carries one); the report names
+    # the billed method
+    ok = daily_care(V()).order("肌钙蛋白I测定", "2024-03-02 08:00")
+    ok.doc("检验报告", "2024-03-02 09:00", "检验项目：肌钙蛋白I测定(化学发光法)")
+    ok.charge("2024-03-02", "肌钙蛋白I测定(化学发光法)", 90, category="化验费")
+    assert charges.substitution(ok.view, params("CH-SUBSTITUTION"), KB) == []
+    bare = daily_care(V()).order("肌钙蛋白I测定", "2024-03-02 08:00")
+    bare.charge("2024-03-02", "肌钙蛋白I测定(化学发光法)", 90, category="化验费")
+    assert charges.substitution(bare.view, params("CH-SUBSTITUTION"), KB) == []
+
+
+def test_per_day_items_are_capped_by_the_stay_days():
+    """诊查费 billed for 住院天数 + 2 days: both extra days are at risk (30 元 at 15 元/日), counted once
+    whether a day is billed twice or the discharge day is billed (算入不算出)."""
+    v = V(admit="2024-03-01 09:00", discharge="2024-03-08 10:00")   # 7 days
+    for d in range(1, 9):   # 03-01 … 03-08: the discharge day billed too
+        v.charge(f"2024-03-{d:02d}", "住院诊查费", 15, category="诊查费")
+    v.charge("2024-03-04 10:00", "住院诊查费", 15, category="诊查费")   # one day twice
+    flags = charges.daily_cap(v.view, params("CH-DAILY-CAP"), KB)
+    assert len(flags) == 1 and flags[0].amount == pytest.approx(30) and "算入不算出" in flags[0].reason
+    assert len(flags[0].charge_ids) == 2
+    fine = V(admit="2024-03-01 09:00", discharge="2024-03-08 10:00")
+    for d in range(1, 8):
+        fine.charge(f"2024-03-{d:02d}", "住院诊查费", 15, category="诊查费")
+    assert charges.daily_cap(fine.view, params("CH-DAILY-CAP"), KB) == []
+
+
 def test_drug_restriction_sex_age_indication():
     v = daily_care(V(sex="男", age=60)).charge("2024-03-02", "黄体酮注射液", 1.8, category="西药费")
     v.field("sex", "男")
@@ -271,15 +312,34 @@ def test_low_standard_admission_gastroenteritis_with_electrolyte_disorder_is_not
     assert clinical.low_standard_admission(v.view, params("CL-LOW-STANDARD-ADMISSION"), KB) == []
 
 
-def test_low_standard_admission_needs_a_signal():
-    v = V(admit="2024-03-01 09:00", discharge="2024-03-09 09:00", age=50)
-    v.field("main_diagnosis", "慢性胃炎", code="K29.5")
-    v.order("注射用奥美拉唑钠 40mg ivgtt bid", "2024-03-01", kind="long", route="ivgtt")
-    v.charge("2024-03-01", "注射用奥美拉唑钠", 19.8, qty=2, category="西药费").charge("2024-03-01", "普通病房床位费", 35, category="床位费")
-    strict = dict(params("CL-LOW-STANDARD-ADMISSION"), min_signals=1)
-    assert clinical.low_standard_admission(v.view, strict, KB) == []
-    # by default the mild diagnosis without an inpatient procedure is enough (可疑, for review)
-    assert len(clinical.low_standard_admission(v.view, params("CL-LOW-STANDARD-ADMISSION"), KB)) == 1
+def _mild(dx="慢性胃炎", code="K29.5", **kw):
+    v = V(admit="2024-03-01 09:00", discharge="2024-03-05 09:00", age=50, **kw)
+    v.field("main_diagnosis", dx, code=code).field("vital_BP", "132/84").field("vital_T", "36.6")
+    v.order("泮托拉唑钠肠溶片 40mg po qd", "2024-03-01", kind="long", route="po")
+    v.charge("2024-03-01", "泮托拉唑钠肠溶片", 1.5, category="西药费").charge("2024-03-01", "普通病房床位费", 35, category="床位费")
+    return v
+
+
+def test_low_standard_admission_from_the_record_severity():
+    p = params("CL-LOW-STANDARD-ADMISSION")
+    assert len(clinical.low_standard_admission(_mild().view, p, KB)) == 1
+    for dx, code in (("高血压", "I10.x00x002"), ("腰肌劳损", "M54.505")):   # check-up stays (issue 26)
+        flags = clinical.low_standard_admission(_mild(dx, code).view, p, KB)
+        assert len(flags) == 1 and "生命体征平稳" in flags[0].reason
+    # the same diagnoses with a reason to be in hospital: the record's own severity decides
+    crisis = _mild("高血压", "I10.x05").field("vital_BP", "196/112", seq=1)
+    assert clinical.low_standard_admission(crisis.view, p, KB) == []
+    iv = _mild()
+    iv.order("注射用奥美拉唑钠 40mg ivgtt bid", "2024-03-01", kind="long", route="ivgtt")
+    assert clinical.low_standard_admission(iv.view, p, KB) == []
+    sick = _mild()
+    for item in ("白细胞", "中性粒细胞百分比", "C反应蛋白"):
+        sick.lab(item, "18.5")
+        sick.view.labs[-1].flag = "↑"
+    assert clinical.low_standard_admission(sick.view, p, KB) == []
+    assert clinical.low_standard_admission(_mild("不稳定型心绞痛", "I20.000").view, p, KB) == []
+    strict = dict(p, min_signals=2)   # also at least two of: exams dominate the cost, short stay
+    assert clinical.low_standard_admission(_mild().view, strict, KB) == []
 
 
 def test_over_examination_without_and_with_indication():
@@ -307,16 +367,47 @@ def test_over_examination_own_name_in_plan_is_not_an_indication():
     assert clinical.over_examination(v2.view, dict(params("CL-OVER-EXAMINATION"), main_diagnosis_only=False), KB) == []
 
 
+def _coded(main=("急性阑尾炎", "K35.800"), others=(("低钾血症", "E87.600"),), discharge=("急性阑尾炎",),
+           admission=("急性阑尾炎",)):
+    v = daily_care(V()).field("main_diagnosis", main[0], code=main[1])
+    for i, (name, code) in enumerate(others):
+        v.field("other_diagnosis", name, code=code, seq=i)
+    for i, name in enumerate(discharge):
+        v.field("discharge_diagnosis", name, seq=i)
+    for i, name in enumerate(admission):
+        v.field("admission_diagnosis", name, seq=i)
+    return v
+
+
 def test_unsupported_cc_diagnosis_and_supported_one():
-    v = daily_care(V()).field("main_diagnosis", "急性阑尾炎", code="K35.800")
-    v.field("other_diagnosis", "低钾血症", code="E87.600", seq=0)
-    v.doc("出院记录", "2024-03-08 12:00", "出院诊断：急性阑尾炎；低钾血症", section="出院诊断")
-    v.lab("钾", 4.1)
-    flags = clinical.unsupported_diagnosis(v.view, params("CL-UNSUPPORTED-DIAGNOSIS"), KB)
-    assert [f.key for f in flags] == ["other_diagnosis:E87.600"]
+    p = params("CL-UNSUPPORTED-DIAGNOSIS")
+    v = _coded().lab("钾", 4.1)   # a CC only the 首页 has, and nothing supports it
+    flags = clinical.unsupported_diagnosis(v.view, p, KB)
+    assert [f.key for f in flags] == ["other_diagnosis:E87.600"] and "出院诊断中未见" in flags[0].reason
     assert_evidence_resolves(v.view, flags)
     v.lab("钾", 3.1, at="2024-03-03")
-    assert clinical.unsupported_diagnosis(v.view, params("CL-UNSUPPORTED-DIAGNOSIS"), KB) == []
+    assert clinical.unsupported_diagnosis(v.view, p, KB) == []
+    # the 出院记录 gives it too: the record's own diagnosis, however thin its support looks
+    both = _coded(discharge=("急性阑尾炎", "低钾血症")).lab("钾", 4.1)
+    assert clinical.unsupported_diagnosis(both.view, p, KB) == []
+    assert len(clinical.unsupported_diagnosis(both.view, dict(p, support_only=True), KB)) == 1
+
+
+def test_upcoded_main_diagnosis_is_not_the_records_own():
+    p = params("CL-UNSUPPORTED-DIAGNOSIS")
+    # 首页 codes 脑梗死, the record's lists say 腔隙性脑梗死 (a subtype the 首页 generalises)
+    v = _coded(main=("脑梗死", "I63.900"), others=(), discharge=("腔隙性脑梗死",), admission=("腔隙性脑梗死",))
+    assert len(clinical.unsupported_diagnosis(v.view, p, KB)) == 1
+    # 首页 and 出院记录 both say 慢性阻塞性肺疾病急性加重, the 入院记录 社区获得性肺炎, nothing supports COPD
+    up = _coded(main=("慢性阻塞性肺疾病伴有急性加重", "J44.100"), others=(),
+                discharge=("慢性阻塞性肺疾病伴有急性加重",), admission=("社区获得性肺炎",))
+    flags = clinical.unsupported_diagnosis(up.view, p, KB)
+    assert len(flags) == 1 and "入院诊断为" in flags[0].reason
+    up.order("吸入用布地奈德混悬液 1mg 雾化吸入 bid", "2024-03-01", kind="long")   # treated as COPD: supported
+    assert clinical.unsupported_diagnosis(up.view, p, KB) == []
+    # a more specific 首页 name and an admission diagnosis written as a question are the same diagnosis
+    same = _coded(main=("高血压3级", "I10.x05"), others=(), discharge=("高血压3级",), admission=("高血压？",))
+    assert clinical.unsupported_diagnosis(same.view, p, KB) == []
 
 
 def test_invalid_main_diagnosis():
@@ -340,11 +431,16 @@ def stay(rid, admit, discharge, code="J18.900", name="肺炎", hospital="H1", **
 
 
 def test_split_admission_same_category_within_window():
-    stays = [stay(1, "2024-03-01 09:00", "2024-03-08 10:00"), stay(2, "2024-03-14 09:00", "2024-03-20 10:00", code="J18.000")]
+    workup = {"amount": 310.0, "charge_ids": [7, 8]}
+    stays = [stay(1, "2024-03-01 09:00", "2024-03-08 10:00"),
+             stay(2, "2024-03-14 09:00", "2024-03-20 10:00", code="J18.000", workup=workup, admission_route="门诊")]
     flags = cross_record.split_admission(stays, params("XR-SPLIT-ADMISSION"), KB)
     assert len(flags) == 1 and flags[0].record_id == 2
     assert "出院后第6天因同一疾病(J18.000 肺炎)再次入院" in flags[0].reason
-    assert flags[0].amount == 2000.0
+    # the amount rule: the repeated admission workup, or (a region's choice) the whole second stay
+    assert flags[0].amount == 310.0 and flags[0].charge_ids == [7, 8] and "重复的入院检查检验" in flags[0].reason
+    whole = cross_record.split_admission(stays, dict(params("XR-SPLIT-ADMISSION"), amount_basis="whole_stay"), KB)
+    assert whole[0].amount == 2000.0
 
 
 @pytest.mark.parametrize("second", [
@@ -375,12 +471,24 @@ def test_concurrent_stay_at_two_hospitals():
 
 def test_stay_summary_detects_planned_cycle_and_emergency():
     v = V(patient_key="p1").field("main_diagnosis", "结肠恶性肿瘤", code="C18.900")
-    v.doc("入院记录", "2024-03-01 12:00", "患者为行第3周期化疗入院", section="现病史")
+    v.doc("入院记录", "2024-03-01 12:00", "为行第3周期化疗入院", section="主诉")
     s = cross_record.stay_from_view(v.view, KB)
     assert s.planned_cycle == "化疗" and s.emergency is None
-    e = V(patient_key="p1").field("main_diagnosis", "肺炎", code="J18.9")
-    e.doc("入院记录", "2024-03-01 12:00", "今日经急诊收入我科", section="现病史")
-    assert cross_record.stay_from_view(e.view, KB).emergency
+    e = V(patient_key="p1").field("main_diagnosis", "肺炎", code="J18.9").field("admission_route", "急诊")
+    assert cross_record.stay_from_view(e.view, KB).emergency == "急诊"
+    # what real narrative recalls (an earlier course, an emergency visit) says nothing of this stay
+    told = V(patient_key="p1").field("main_diagnosis", "急性心肌梗死", code="I21.401").field("admission_route", "门诊")
+    told.doc("入院记录", "2024-03-01 12:00", "2年前曾行化疗，1周前遂来我院急诊，以急性心肌梗死收入院", section="现病史")
+    s = cross_record.stay_from_view(told.view, KB)
+    assert s.planned_cycle is None and s.emergency is None and s.admission_route == "门诊"
+
+
+def test_stay_summary_workup_is_the_first_two_days_of_tests_and_exams():
+    v = V(admit="2024-03-01 09:00", discharge="2024-03-08 10:00")
+    v.charge("2024-03-01", "血常规(五分类)", 20, category="化验费").charge("2024-03-02", "胸部正位X线摄影(DR)", 60, category="检查费")
+    v.charge("2024-03-05", "血常规(五分类)", 20, category="化验费").charge("2024-03-01", "普通病房床位费", 35, category="床位费")
+    w = cross_record.stay_from_view(v.view, KB).workup
+    assert w["amount"] == 80.0 and len(w["charge_ids"]) == 2
 
 
 def test_evaluate_stamps_catalogue_metadata():

@@ -49,9 +49,11 @@ def ingest(directory: Path, db_path: Path, *, hospital: str | None = None) -> in
         return error(exc)
     console.print(
         f"登记 ingested {directory}: 新增 accepted {summary.accepted}, 未变 unchanged {summary.unchanged}, "
-        f"重复 duplicates {summary.duplicates}, 拒收 rejected {summary.rejected}; "
+        f"重复 duplicates {summary.duplicates}, 拒收 rejected {summary.rejected}, 跳过 skipped {summary.skipped}; "
         f"费用明细 claims files {summary.claims_files} ({summary.claims_rows} rows, {summary.claims_bad_rows} bad rows)"
     )
+    for path, reason in summary.skipped_paths[:50]:
+        console.print(f"  [dim]-[/dim] {path}: {reason}")
     for path, reason in summary.problems[:50]:
         console.print(f"  [yellow]![/yellow] {path}: {reason}")
     if len(summary.problems) > 50:
@@ -123,7 +125,7 @@ def run_errors():
 def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: bool = False,
         timeout: float = 600.0, ocr_engine: str | None = None, dpi: int | None = None,
         executor: str = "local", address: str | None = None, rules_override: Path | None = None,
-        rescore: bool = False) -> int:
+        rescore: bool = False, profiles: Path | None = None) -> int:
     db = open_existing(db_path)
     if db is None:
         return EXIT_USAGE
@@ -132,6 +134,8 @@ def run(db_path: Path, *, workers: int = 0, stages: str = "all", retry_failed: b
         stage_options["read"] = {k: v for k, v in (("engine", ocr_engine), ("dpi", dpi)) if v}
     if rules_override:   # only the scoring stage reads the rule catalogue
         stage_options["score"] = {"rules_override": str(rules_override)}
+    if profiles:   # per-hospital spellings, read by segmentation
+        stage_options["segment"] = {"profiles": str(profiles)}
     options = RunOptions(workers=workers, timeout=timeout, retry_failed=retry_failed, rescore=rescore,
                          executor=executor, address=address, stage_options=stage_options)
     totals = {"read": status_mod.pages_to_read(db)} if stages in ("all", "") or "read" in stages.split(",") else {}
@@ -150,7 +154,7 @@ def render_status(counts: dict, problem_list: list[dict] | None) -> None:
     r = counts["records"]
     console.print(
         f"输入 inputs: 收到 received {i['received']} = 受理 accepted {i['accepted']}"
-        f" + 重复 duplicate {i['duplicate']} + 拒收 rejected {i['rejected']}"
+        f" + 重复 duplicate {i['duplicate']} + 拒收 rejected {i['rejected']} + 跳过 skipped {i.get('skipped', 0)}"
         f"   医院 hospitals {counts['hospitals']}"
     )
     table = Table(title=f"病历 records: {r['total']}")
@@ -253,13 +257,16 @@ def demo(out: Path, *, records: int = 20, form: str = "text", simulate_reviews: 
     return code
 
 
-def synth(out_dir: Path, *, forms: str, **kwargs) -> int:
+def synth(out_dir: Path, *, forms: str, styles: str = "standard", **kwargs) -> int:
     """`medreview synth`: generate a sample batch, print its summary."""
     from pipeline.synth import generate
+    from pipeline.synth import styles as styles_mod
 
     form_list = tuple(f.strip() for f in forms.split(",") if f.strip())
+    named = {"developed": styles_mod.developed(), "all": tuple(styles_mod.load())}
+    chosen = named.get(styles.strip()) or tuple(x.strip() for x in styles.split(",") if x.strip())
     try:
-        manifest = generate(out_dir, forms=form_list, **kwargs)
+        manifest = generate(out_dir, forms=form_list, styles=chosen, **kwargs)
     except (ValueError, FileNotFoundError) as exc:
         return error(exc)
     c = manifest["counts"]

@@ -46,6 +46,7 @@ class Field:
     at: str | None = None
     page_id: int | None = None
     line_id: int | None = None
+    source: str | None = None   # None: read from its label; id_number / birth / text: derived (m0170)
 
 
 @dataclass
@@ -310,7 +311,7 @@ def _num(x) -> str:
 # Loading from the store.
 
 _COLUMNS = {
-    "fields": (Field, "name, value, seq, raw, code, at, page_id, line_id", "name, seq"),
+    "fields": (Field, "name, value, seq, raw, code, at, page_id, line_id, source", "name, seq"),
     "documents": (Document, "id, doc_type, at, title, page_start, page_end, line_start, line_end", "doc_no"),
     "sections": (Section, "id, name, text, document_id, page_id, line_start, line_end", "seq"),
     "labs": (Lab, "id, item, value, unit, flag, ref_range, at, page_id, line_id", "seq"),

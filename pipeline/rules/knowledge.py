@@ -35,6 +35,7 @@ TABLES = {
     "drug_indications": ("drugs", ("drug", "requires_any")),
     "order_support": ("items", ("item", "routes", "terms")),   # + frequencies: {abbrev: doses/day}
     "planned_cycles": (None, ("icd", "terms", "emergency_terms", "transfer_discharge_modes")),
+    "item_methods": ("methods", ("words", "tier")),   # + grades, strip_words, prices
 }
 CONDITION_KEYS = {"icd", "terms", "lab", "orders", "long_orders", "charges"}
 # A lab threshold: below, at most, above, at least (≤ and ≥ include the value).
@@ -81,6 +82,11 @@ def _validate(name: str, path: Path, data: Any) -> None:
                 _validate_condition(f"{where}.{k}[{j}]", c)
         if name == "restricted_drugs" and e["kind"] not in ("sex", "age", "indication", "level"):
             raise CatalogueError(f"{where}.kind: 应为 sex|age|indication|level")
+    if name == "item_methods":
+        for key, need in (("grades", ("words", "group", "tier")), ("prices", ("names", "price"))):
+            for i, e in enumerate(data.get(key) or []):
+                if not isinstance(e, dict) or any(k not in e for k in need):
+                    raise CatalogueError(f"{path}: {key}[{i}]: 应含 {', '.join(need)}")
     version = data.get("version")
     if isinstance(version, bool) or not isinstance(version, (int, str)) or version == "":
         raise CatalogueError(f"{path}: 缺少 version (知识表版本, 整数或字符串; 修改表内容时递增)")

@@ -1,22 +1,40 @@
-"""Record-level features for the risk classifier: costs and charge mix, length of stay, care
-activity, extracted entities, diagnosis chapter, and the rule outputs (flags per violation type).
+"""Record-level features for the risk classifier: what a record says about the stay clinically
+and financially, and what the rules found, never how the record was printed.
 
-Base features come from the record view (computed once, stored in `stays.features`); flag
-features come from the flags, so cross-record flags found at batch end can update a score
-without reloading the record.
+Left out on purpose: counts that follow a hospital's print style or the reading rather than the
+stay (documents, table rows, charge lines, orders, entities the NER found in the narrative) and the
+diagnosis chapter (the case mix of a batch); trained on some hospitals' styles they let a model
+learn the layout, and on another hospital's records it then scores the layout. Base features come
+from the record view (computed once, stored in `stays.features`); flag features from the flags, so
+cross-record flags found at batch end can update a score without reloading the record.
 """
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 
-from pipeline.rules.checks.clinical import is_injection
+from pipeline.rules.checks.clinical import is_injection, severity_markers
 from pipeline.rules.checks.timeline import NOTE_TYPES, activity_days
 
-CATEGORIES = ("床位费", "护理费", "诊查费", "西药费", "中成药费", "中草药费", "化验费", "检查费", "治疗费",
-              "手术费", "麻醉费", "卫生材料费", "其他费")
-ENTITY_LABELS = ("DISEASE", "SYMPTOM", "DRUG", "LAB", "IMAGING", "OPERATION")
-CHAPTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# cost groups of the 病案首页 (DOMAIN.md §4.6): what the money went to
+COST_GROUPS = {
+    "stay": ("床位费", "护理费", "诊查费"),
+    "drugs": ("西药费", "中成药费", "中草药费"),
+    "tests": ("化验费", "检查费"),
+    "treatment": ("治疗费",),
+    "surgery": ("手术费", "麻醉费"),
+    "materials": ("卫生材料费",),
+}
+
+
+def _vital_max(view, name: str) -> float | None:
+    vals = []
+    for f in view.fields_named(name):
+        m = re.match(r"\s*(\d+(?:\.\d+)?)", f.value or "")
+        if m:
+            vals.append(float(m.group(1)))
+    return max(vals) if vals else None
 
 
 def base_features(view, kb) -> dict[str, float]:
@@ -26,40 +44,36 @@ def base_features(view, kb) -> dict[str, float]:
     f: dict[str, float] = {
         "los_days": float(los),
         "log_total_cost": math.log1p(total),
-        "cost_per_day": total / los if los else total,
-        "n_charge_lines": float(len(billed)),
+        "log_cost_per_day": math.log1p(total / los if los else total),
         "age": float(view.age) if view.age is not None else -1.0,
-        "sex_male": 1.0 if view.sex == "男" else 0.0,
         "has_procedure": 1.0 if view.fields_named("procedure") else 0.0,
         "n_other_diagnoses": float(len(view.fields_named("other_diagnosis"))),
         "uses_injection": 1.0 if is_injection(view, kb) else 0.0,
-        "n_orders": float(len(view.orders)),
-        "n_labs": float(len(view.labs)),
-        "n_abnormal_labs": float(sum(1 for lab in view.labs if lab.flag and lab.flag.strip() not in ("", "-", "正常"))),
-        "n_documents": float(len(view.documents)),
+        "n_severity_markers": float(len(severity_markers(view, kb))),
     }
-    by_cat = Counter()
+    by_group = Counter()
     for c in billed:
-        by_cat[c.category if c.category in CATEGORIES else "其他费"] += c.amount
-    for cat in CATEGORIES:
-        f[f"share_{cat}"] = by_cat[cat] / total if total else 0.0
+        for group, cats in COST_GROUPS.items():
+            if (c.category or "") in cats:
+                by_group[group] += c.amount
+    for group in COST_GROUPS:
+        f[f"share_{group}"] = by_group[group] / total if total else 0.0
+    labs = [lab for lab in view.labs if lab.value]
+    abnormal = [lab for lab in labs if lab.flag and lab.flag.strip() not in ("", "-", "正常")]
+    f["abnormal_lab_share"] = len(abnormal) / len(labs) if labs else 0.0
+    t_max, p_max = _vital_max(view, "vital_T"), _vital_max(view, "vital_P")
+    f["fever"] = 1.0 if t_max is not None and t_max >= 37.5 else 0.0
+    f["tachycardia"] = 1.0 if p_max is not None and p_max >= 100 else 0.0
     notes = view.documents_of(*NOTE_TYPES)
     f["notes_per_day"] = len(notes) / los if los else float(len(notes))
     active = activity_days(view)
     f["inactive_day_share"] = 1 - min(1.0, len(active) / (los + 1)) if los else 0.0
-    ents = Counter(e.label for e in view.entities)
-    for label in ENTITY_LABELS:
-        f[f"n_ent_{label}"] = float(ents[label])
-    f["n_ent_negated"] = float(sum(1 for e in view.entities if e.negated))
-    main = view.field("main_diagnosis")
-    letter = (main.code or " ")[0].upper() if main and main.code else ""
-    for ch in CHAPTERS:
-        f[f"icd_{ch}"] = 1.0 if letter == ch else 0.0
     return f
 
 
-def flag_features(flags: list[dict], violation_types: list[str]) -> dict[str, float]:
-    """``flags``: dicts with violation_type, amount, score."""
+def flag_features(flags: list[dict], violation_types: list[str], total_cost: float | None = None) -> dict[str, float]:
+    """``flags``: dicts with violation_type, amount, score. ``total_cost``: the stay's, for the
+    share of it the flags put at risk."""
     f: dict[str, float] = {}
     for t in violation_types:
         mine = [x for x in flags if x["violation_type"] == t]
@@ -67,6 +81,8 @@ def flag_features(flags: list[dict], violation_types: list[str]) -> dict[str, fl
         f[f"amount_{t}"] = math.log1p(sum(x.get("amount") or 0 for x in mine))
     f["flags_total"] = float(len(flags))
     f["rule_risk"] = rule_risk(flags)
+    at_risk = sum(x.get("amount") or 0 for x in flags)
+    f["at_risk_share"] = min(1.0, at_risk / total_cost) if total_cost else 0.0
     return f
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 
 from pipeline import store
@@ -44,7 +45,7 @@ def flag_brief(flag) -> dict:
 def score(features: dict, flags: list[dict], model_info: dict | None, violation_types: list[str],
           rules_version: str, ctx: dict) -> dict:
     """Probability of non-compliance with its explanation; rule-based until a model is trained."""
-    feats = dict(features, **flag_features(flags, violation_types))
+    feats = dict(features, **flag_features(flags, violation_types, math.expm1(features.get("log_total_cost", 0.0))))
     model = None
     if model_info:
         cache = ctx.setdefault("models", {})
@@ -219,6 +220,7 @@ class ScoreStage:
             features[d["record_id"]] = json.loads(d.pop("features") or "{}")
             d.pop("catalogue_version", None)
             d["evidence"] = json.loads(d["evidence"] or "[]")
+            d["workup"] = json.loads(d.get("workup") or "{}")
             stays.append(cross_record.Stay(**d))
         flags = rules.evaluate_stays(stays)
         by_record: dict[int, list] = {}

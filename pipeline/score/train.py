@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,8 +116,13 @@ def features_of(db, stage: ScoreStage, ids) -> dict[int, dict]:
             f"其规则特征为空，不能用于训练。先重新评分: `medreview run --stages score --rescore` "
             f"({len(stale)} records were scored under rules {versions}, not {rules.version})")
     rows = dict(db.execute("SELECT record_id, features FROM stays WHERE features IS NOT NULL").fetchall())
-    return {rid: dict(json.loads(rows[rid]), **flag_features(stage.flags_of(db, rid), rules.violation_types))
-            for rid in sorted(ids) if rid in rows}
+    out = {}
+    for rid in sorted(ids):
+        if rid in rows:
+            base = json.loads(rows[rid])
+            total = math.expm1(base.get("log_total_cost", 0.0))
+            out[rid] = dict(base, **flag_features(stage.flags_of(db, rid), rules.violation_types, total))
+    return out
 
 
 def dataset(db, stage: ScoreStage, matched: dict[int, dict]):

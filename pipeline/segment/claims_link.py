@@ -27,7 +27,8 @@ def _issue(db, record_id: int, kind: str, detail: dict | None) -> None:
 def link(db, record_id: int, hospital_id: str | None, admission_no: str | None) -> None:
     """Link claims rows to the record and rewrite its mismatch report (inside a transaction)."""
     adm = norm_admission_no(admission_no)
-    db.execute("DELETE FROM segment_issues WHERE record_id = ?", (record_id,))
+    db.execute("DELETE FROM segment_issues WHERE record_id = ? AND kind IN ('no_admission_no', 'duplicate_admission_no')",
+               (record_id,))
     db.execute("DELETE FROM charge_mismatches WHERE record_id = ?", (record_id,))
     # Claims linked earlier under another admission number are no longer this record's.
     db.execute("UPDATE charges SET record_id = NULL WHERE source = 'claims' AND record_id = ?", (record_id,))

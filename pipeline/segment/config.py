@@ -96,6 +96,7 @@ class FieldDef:
     doc_types: tuple[str, ...]
     vocab: tuple[str, ...] = ()
     each: bool = False  # keep every 'label：value' in doc_types (seq 0..), not just the best one
+    one_word: bool = False  # the value ends at its first space (names, departments: forms without colons)
 
 
 @dataclass(frozen=True)
@@ -223,12 +224,13 @@ def load_fields(path: Path | None = None, doc_types: set[str] | None = None) -> 
             _fail(path, where, "must be a mapping")
         if spec.get("type") not in FIELD_TYPES:
             _fail(path, f"{where}.type", f"must be one of {sorted(FIELD_TYPES)}")
-        if not isinstance(spec.get("each", False), bool):
-            _fail(path, f"{where}.each", "must be true or false")
+        for flag in ("each", "one_word"):
+            if not isinstance(spec.get(flag, False), bool):
+                _fail(path, f"{where}.{flag}", "must be true or false")
         fields[name] = FieldDef(name, tuple(_strs(path, f"{where}.labels", spec.get("labels"))),
                                 spec["type"], check_docs(f"{where}.doc_types", spec.get("doc_types")),
                                 tuple(_strs(path, f"{where}.vocab", spec.get("vocab", []), allow_empty=True)),
-                                spec.get("each", False))
+                                spec.get("each", False), spec.get("one_word", False))
     if not fields:
         _fail(path, "fields", "must be a non-empty mapping")
     diagnoses = d.get("diagnoses") or {}

@@ -105,11 +105,31 @@ def _is_page_header(line: SLine, cfg: Titles) -> bool:
             or len(_LABEL.findall(line.text)) >= 2)
 
 
-def _is_banner(line: SLine, cfg: Titles) -> bool:
-    """Hospital name, page furniture or the patient banner (two banner labels: 姓名：… 住院号：…),
-    as printed between a note's title and its date line; body text with labels is not."""
+def _banner_rows(lines: list[SLine], cfg: Titles) -> set[int]:
+    """Ids of the lines of patient-banner rows: two or more banner labels in the row read as one
+    text (cells joined: a label the reading split at a wide gap, '姓' | '名：…'), with a colon or
+    glued to their value at the start of a word ('姓名张三 住院号ZY…'), and no date."""
+    if not cfg.banner_labels:
+        return set()
+    alts = [r"\s*".join(re.escape(ch) for ch in lab) for lab in sorted(cfg.banner_labels, key=len, reverse=True)]
+    rx = re.compile(r"(?:(?<![\u4e00-\u9fff])|(?<=\s))(" + "|".join(alts) + r")(?=\s*[:：]|\S)")
+    groups: dict[tuple, list[SLine]] = {}
+    for ln in lines:
+        groups.setdefault((ln.page_no, ln.row_no if ln.row_no is not None else f"l{ln.id}"), []).append(ln)
+    out: set[int] = set()
+    for row in groups.values():
+        text = " ".join(ln.text for ln in row)
+        found = {squash(m.group(1)) for m in rx.finditer(text)}
+        if len(found) >= 2 and not find_datetime(text):
+            out |= {ln.id for ln in row}
+    return out
+
+
+def _is_banner(line: SLine, cfg: Titles, banners: set[int] = frozenset()) -> bool:
+    """Hospital name, page furniture or the patient banner, as printed between a note's title
+    and its date line; body text with labels is not."""
     s = squash(line.text)
-    if not s or s.endswith(_HOSPITAL_TAIL) or is_furniture(line, cfg):
+    if not s or s.endswith(_HOSPITAL_TAIL) or is_furniture(line, cfg) or line.id in banners:
         return True
     labels = [m.group(0).rstrip(":： ") for m in _LABEL.finditer(line.text)]
     return sum(1 for lab in labels if lab.endswith(cfg.banner_labels)) >= 2
@@ -169,7 +189,10 @@ def document_time(doc: Document, cfg: Titles, year: int | None = None) -> str | 
         return d.strftime("%Y-%m-%d %H:%M")
 
     if cfg.doc_types.get(doc.doc_type) and cfg.doc_types[doc.doc_type].progress:
-        for ln in doc.lines[:3]:
+        # a note's date line is in its title block, however many banner lines (a banner split
+        # into cells, a hospital name above the title) come before it
+        head = [ln for ln in doc.lines if ln.id in doc.title_ids] + doc.lines[:3]
+        for ln in head:
             got = find_datetime(ln.text, year=year)
             if got:
                 return fmt(got[0])
@@ -194,6 +217,7 @@ def document_time(doc: Document, cfg: Titles, year: int | None = None) -> str | 
 def split_documents(lines: list[SLine], cfg: Titles) -> list[Document]:
     """Cut the record's lines (reading order, page by page) into typed documents."""
     matcher = TitleMatcher(cfg)
+    banners = _banner_rows(lines, cfg)
     docs: list[Document] = []
     pages: dict[int, list[SLine]] = {}
     for ln in lines:
@@ -257,7 +281,7 @@ def split_documents(lines: list[SLine], cfg: Titles) -> list[Document]:
                 kind = note_start(ln, matcher)
                 if kind is not None:
                     body = [x for x in cur.lines if x.id not in cur.title_ids]
-                    if cur.title_ids and body and all(_is_banner(x, cfg) for x in body):
+                    if cur.title_ids and body and all(_is_banner(x, cfg, banners) for x in body):
                         # Only the patient banner lies between the title and this date line:
                         # the banner belongs to the title block and the date opens this note.
                         cur.title_ids |= {x.id for x in body}
@@ -277,10 +301,10 @@ def split_documents(lines: list[SLine], cfg: Titles) -> list[Document]:
                         cur.doc_type, cur.title = m.doc_type, ln.raw.strip()
                         cur.title_ids.add(ln.id)
             cur.lines.append(ln)
-    return _merge_bare_titles(docs, cfg)
+    return _merge_bare_titles(docs, cfg, banners)
 
 
-def _merge_bare_titles(docs: list[Document], cfg: Titles) -> list[Document]:
+def _merge_bare_titles(docs: list[Document], cfg: Titles, banners: set[int] = frozenset()) -> list[Document]:
     """A generic title ('病程记录') directly followed by a note's own title line belongs to
     that note rather than being an empty document of its own (the patient banner printed
     under the title included)."""
@@ -288,7 +312,7 @@ def _merge_bare_titles(docs: list[Document], cfg: Titles) -> list[Document]:
     for doc in docs:
         prev = out[-1] if out else None
         if (prev is not None and prev.title_ids
-                and all(x.id in prev.title_ids or _is_banner(x, cfg) for x in prev.lines)
+                and all(x.id in prev.title_ids or _is_banner(x, cfg, banners) for x in prev.lines)
                 and cfg.doc_types.get(doc.doc_type) and cfg.doc_types[doc.doc_type].progress
                 and cfg.doc_types.get(prev.doc_type) and cfg.doc_types[prev.doc_type].progress):
             doc.lines = prev.lines + doc.lines

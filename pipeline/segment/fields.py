@@ -20,8 +20,15 @@ _NURSING = re.compile(r"(特级|(?:[一二三1-3]|I{1,3})级)护理")  # text is
 _LEVELS = {"1": "一", "2": "二", "3": "三", "I": "一", "II": "二", "III": "三"}
 
 
+# An unknown label ('病 房：', '电 话：') ends the value before it.
+_OTHER_LABEL = re.compile(r"\s(?:[\u4e00-\u9fff]\s?){2,8}[:：]")
+
+
 class LabelScanner:
-    """Finds 'label：value' pairs (and a label cell followed by its value cell) in rows."""
+    """Finds 'label：value' pairs in rows, the row's cells read as one text: a label the reading
+    split over two cells ('性' | '别：男' where a full-width space printed a wide gap), a label cell
+    followed by its value cell (grids) and a label glued to its value ('性别男', forms printed
+    without colons) all read."""
 
     def __init__(self, cfg: Fields):
         self.cfg = cfg
@@ -31,25 +38,38 @@ class LabelScanner:
         self.by_label = {squash(lab): name for lab, name in labels}
         alt = "|".join(r"\s*".join(re.escape(ch) for ch in lab if not ch.isspace()) for lab, _ in labels)
         # A label followed by a colon counts anywhere (OCR drops the spaces between fields:
-        # '姓名：蔡勇性别：男'); without a colon it must stand on its own.
-        self.rx = re.compile(r"(?:(" + alt + r")" + _SEP + r"|(?<![\u4e00-\u9fffA-Za-z])(" + alt + r")(?:\s+|$|(?=\d)))")
+        # '姓名：蔡勇性别：男'); without a colon it must start a word, and then a value may follow
+        # it directly ('年龄45岁', '性别男').
+        self.rx = re.compile(r"(?:(" + alt + r")" + _SEP + r"|(?<![\u4e00-\u9fffA-Za-z])(" + alt + r")(?:\s+|$|(?=\S)))")
 
     def pairs(self, row: Row) -> list[tuple[str, str, str, SLine]]:
         """(field name, label, raw value, line) for each labelled value in the row."""
+        texts = [c.text for c in row.cells]
+        starts, pos = [], 0
+        for t in texts:
+            starts.append(pos)
+            pos += len(t) + 1
+        text = " ".join(texts)
+
+        def cell_at(offset: int) -> SLine:
+            k = max(i for i, st in enumerate(starts) if st <= offset)
+            return row.cells[k]
+
         out = []
-        cells = row.cells
-        for i, cell in enumerate(cells):
-            text = cell.text
-            hits = list(self.rx.finditer(text))
-            for k, m in enumerate(hits):
-                end = hits[k + 1].start() if k + 1 < len(hits) else len(text)
-                value, line = text[m.end():end].strip(), cell
-                if not value and k + 1 == len(hits) and i + 1 < len(cells) and not self.rx.match(cells[i + 1].text):
-                    value, line = cells[i + 1].text.strip(), cells[i + 1]
-                label = m.group(1) or m.group(2)
-                name = self.by_label.get(squash(label))
-                if name:
-                    out.append((name, label, value, line))
+        hits = list(self.rx.finditer(text))
+        for k, m in enumerate(hits):
+            end = hits[k + 1].start() if k + 1 < len(hits) else len(text)
+            raw = text[m.end():end]
+            other = _OTHER_LABEL.search(raw)
+            if other:
+                raw = raw[:other.start()]
+            value = raw.strip()
+            label = m.group(1) or m.group(2)
+            name = self.by_label.get(squash(label))
+            if not name:
+                continue
+            at = m.end() + (len(raw) - len(raw.lstrip()))
+            out.append((name, label, value, cell_at(at) if value else cell_at(m.start())))
         return out
 
 
@@ -84,6 +104,10 @@ def normalize(ftype: str, raw: str) -> str | None:
     return re.split(r"\s{2,}", s)[0].strip()
 
 
+def _first_word(value: str) -> str:
+    return value.split()[0] if value.split() else value
+
+
 def key_values(docs: list[Document], cfg: Fields, scanner: LabelScanner) -> list[Value]:
     """One value per labelled field, from the most preferred document type that has it; for an
     ``each`` field every value written as 'label：value' in its document types, in reading order,
@@ -100,10 +124,13 @@ def key_values(docs: list[Document], cfg: Fields, scanner: LabelScanner) -> list
                 if value is None:
                     continue
                 if f.type == "text":
+                    if f.one_word:
+                        value = _first_word(value)
                     value = _in_vocab(as_written(line, value), f.vocab)
                 if f.each:
-                    # Without its colon the label is a table header cell ('检验项目 结果 单位').
-                    if doc.doc_type in f.doc_types and re.search(re.escape(label) + _SEP, line.text):
+                    # Without its colon (or a value glued to it) the label is a table header cell
+                    # ('检验项目 结果 单位').
+                    if doc.doc_type in f.doc_types and re.search(re.escape(label) + r"(?:" + _SEP + r"|(?=\S))", line.text):
                         seq = sum(1 for v in out if v.name == name)
                         out.append(Value(name, value, raw.strip(), line, seq, at=doc.at))
                     continue
@@ -229,11 +256,16 @@ def vitals(sections: list[tuple[Document, Section]], docs: list[Document], cfg: 
     for doc, sec in sections:
         if sec.name != "体格检查":
             continue
+        tail = ""
         for line, text in sec.parts:
+            # the previous line's end is context: 'HR' wrapped as 'H' | 'R 82次/分' is no 呼吸
             t = normalize_text(text)
+            ctx = tail + t
             for name, rx in rxs.items():
-                for m in rx.finditer(t):
-                    out.append(Value(name, re.sub(r"\s+", "", m.group(1)), m.group(0).strip(), line, at=doc.at))
+                for m in rx.finditer(ctx):
+                    if m.start() >= len(tail):
+                        out.append(Value(name, re.sub(r"\s+", "", m.group(1)), m.group(0).strip(), line, at=doc.at))
+            tail = t[-1:]
     tdef = cfg.tables.get("vitals")
     for doc in docs:
         if tdef is None or doc.doc_type not in tdef.doc_types:

@@ -138,3 +138,4 @@ class Value:
     seq: int = 0
     code: str | None = None
     at: str | None = None
+    source: str | None = None  # None: read from its label; else what it was derived from (identity.py)

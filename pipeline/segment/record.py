@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from pipeline.dates import find_datetime
 from pipeline.segment import fields as F
-from pipeline.segment import tables
+from pipeline.segment import identity, tables
 from pipeline.segment.config import Config
 from pipeline.segment.doctypes import document_time, split_documents
 from pipeline.segment.model import Document, Section, SLine, Value, rows_of, squash
@@ -20,6 +20,7 @@ class Segmented:
     labs: list[dict] = field(default_factory=list)
     orders: list[dict] = field(default_factory=list)
     bill: list[dict] = field(default_factory=list)
+    issues: list[tuple[str, dict]] = field(default_factory=list)   # (kind, detail): identity disagreements
 
     def field(self, name: str, seq: int = 0) -> Value | None:
         return next((v for v in self.fields if v.name == name and v.seq == seq), None)
@@ -88,4 +89,6 @@ def segment(lines: list[SLine], cfg: Config) -> Segmented:
         if admit and out:  # 住院天数 = 出院日期 − 入院日期, at least 1 (DOMAIN.md §4.6)
             days = max(1, (find_datetime(out.value)[0].date() - find_datetime(admit.value)[0].date()).days)
             values.append(Value("los_days", str(days), "", out.line))
-    return Segmented(docs, sections, values, lab_rows, order_rows, bill_rows)
+    derived, issues = identity.reconcile(values, docs)
+    values += derived
+    return Segmented(docs, sections, values, lab_rows, order_rows, bill_rows, issues)

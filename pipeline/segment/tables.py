@@ -40,7 +40,7 @@ def token_kind(tok: str) -> str:
         return "datetime" if re.search(r"[:：时]", t) else "date"
     if re.match(r"^\d{1,2}[-./月]\d{1,2}日?$", t):
         return "date"
-    if re.match(r"^\d{1,2}[:：]\d{2}(?:[:：]\d{2})?$", t):
+    if re.match(r"^\d{1,2}(?:[:：]\d{2}(?:[:：]\d{2})?|时(?:\d{1,2}分(?:\d{1,2}秒)?)?)$", t):
         return "time"
     if _FLAG.match(t):
         return "flag"

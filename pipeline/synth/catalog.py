@@ -74,6 +74,8 @@ def load() -> Catalog:
             _check(d in drugs and "restriction" not in drugs[d], "catalogue.yaml", f"supportive {dept}: bad drug {d}")
     for sub in cat["substitutions"]:
         _check(sub["performed"] in items and sub["billed"] in items, "catalogue.yaml", f"substitution {sub}")
+        _check(items[sub["billed"]]["price"] > items[sub["performed"]]["price"], "catalogue.yaml",
+               f"substitution {sub}: the billed item must be the dearer one")
 
     defaults = cond_file["defaults"]
     comorb = cond_file["comorbidities"]

@@ -17,13 +17,14 @@ def claim_rows(plan: Plan) -> list[list[str]]:
 
 
 class ClaimsWriter:
-    """One hospital's claims CSV, appended admission by admission."""
+    """One hospital's claims CSV, appended admission by admission, in its style's encoding and
+    column names (the same eight columns)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, style=None):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = path.open("w", encoding="utf-8-sig", newline="")
+        self._fh = path.open("w", encoding=style.claims_encoding if style else "utf-8-sig", newline="")
         self._csv = csv.writer(self._fh, lineterminator="\r\n")
-        self._csv.writerow(HEADER)
+        self._csv.writerow(style.claims_header if style else HEADER)
 
     def write(self, rows: list[list[str]]) -> None:
         self._csv.writerows(rows)

@@ -117,6 +117,9 @@ def plan_batch(cat, *, records: int, hospitals: int, seed: int, clean_share: flo
             gap = rng.randint(1, SPLIT_WINDOW_DAYS - 1)
             cond2 = cond
             hospital2 = hospital if len(hosps) == 1 or rng.random() < 0.6 else rng.choice([h for h in hosps if h != hospital])
+        elif kind == "emergency":  # same disease within the window, but 急诊新发: excluded (DOMAIN.md §2.1)
+            gap = rng.randint(2, SPLIT_WINDOW_DAYS - 2)
+            cond2, hospital2 = cond, hospital
         elif kind == "late":
             gap = rng.randint(SPLIT_WINDOW_DAYS + 2, 60)
             cond2, hospital2 = cond, hospital
@@ -130,11 +133,19 @@ def plan_batch(cat, *, records: int, hospitals: int, seed: int, clean_share: flo
             if cond2 is None:  # nobody else fits this patient: make it a late readmission instead
                 kind, gap, cond2 = "late", rng.randint(SPLIT_WINDOW_DAYS + 2, 60), cond
         day2 = first.discharge_at.date() + timedelta(days=gap)
+        # 入院途径 follows the admission hour (content.py): a split readmission is a planned, daytime
+        # one through the clinic; an emergency readmission comes in the evening
+        if kind == "split":
+            admit2 = datetime.combine(day2, time(rng.randint(8, 16), rng.randint(0, 59)))
+        elif kind == "emergency":
+            admit2 = datetime.combine(day2, time(rng.randint(18, 22), rng.randint(0, 59)))
+        else:
+            admit2 = _admit_time(rng, day2)
         los2 = rng.randint(*cond2["los"])
         if "bed_hanging" in second_violations:
             los2 = max(los2, 8)
         second_violations = list(dict.fromkeys(v if applicable(cat, cond2, v) else "duplicate_charge" for v in second_violations))
-        second = new_slot(cond2, hospital2, person, _admit_time(rng, day2), los2, second_violations,
+        second = new_slot(cond2, hospital2, person, admit2, los2, second_violations,
                           chemo_cycle=cycle + 1 if kind == "planned_chemo" else 0)
         second.readmission = {"of_index": first.index, "kind": kind, "gap_days": gap}
 
@@ -153,7 +164,7 @@ def plan_batch(cat, *, records: int, hospitals: int, seed: int, clean_share: flo
             else:
                 single([])
         elif remaining >= 2 and rng.random() < LEGIT_PAIR_SHARE:
-            pair(rng.choice(["planned_chemo", "late", "different_disease"]), [])
+            pair(rng.choice(["planned_chemo", "late", "different_disease", "emergency"]), [])
         else:
             single([])
 

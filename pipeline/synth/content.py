@@ -40,12 +40,14 @@ class Table:
     columns: list[tuple[str, float]]  # header, width in pt
     rows: list[list[str]]
     refs: list[object] = field(default_factory=list)
+    header: bool = True  # False: a grid of label/value cells without a header row (styles.py)
 
 
 @dataclass
 class Doc:
     title: str
     blocks: list
+    printed: str | None = None  # the title as this hospital prints it (styles.py); lines split by \n
 
 
 @dataclass
@@ -264,8 +266,9 @@ class Writer:
         dx = p.main_dx[0]
         basis = _fill(rng, rng.choice(ph["dx_basis"]), dx=dx, sympt_summary=summary, certainty=rng.choice(ph["certainty"]))
         diffs = [_fill(rng, rng.choice(ph["differential"]), diff=x) for x in p.cond["differential"][:2]]
-        tests = "、".join(self.cat.items[c.item]["name"] for c in p.charges if self.cat.items.get(c.item, {}).get("kind") == "lab")
-        tests = "、".join(dict.fromkeys(tests.split("、")).keys()) if tests else "相关"
+        # the tests the plan names are the ones the reports show (not what a bill may claim)
+        tests = "、".join(dict.fromkeys(panel.title for rep in sorted(p.labs, key=lambda r: r.sampled_at)
+                                       for panel in rep.panels)) or "相关"
         nursing = self.cat.items[p.cond["nursing"]]["name"]
         plan_lines = [f"1.{nursing}，{p.cond['diet']}。", f"2.完善{tests}等检查。", f"3.予{self.treatment()}等治疗。",
                       "4.密切观察病情变化，必要时调整治疗方案。"]

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from . import catalog, cohort
+from . import catalog, cohort, styles as styles_mod
 from .claims import ClaimsWriter, claim_rows
 from .kinds import TYPES
 from .labels import label_of
@@ -64,9 +64,9 @@ def _write(path: Path, data: bytes) -> None:
 
 def _one(args) -> tuple[int, dict, list[list[str]]]:
     """Build, render and write one admission; returns its label and claim rows (worker process)."""
-    slot, out_dir, seed, forms, scan_format = args
+    slot, out_dir, seed, forms, scan_format, style = args
     cat = catalog.load()
-    rec = build_record(slot, cat, seed)
+    rec = build_record(slot, cat, seed, style)
     hid, no = slot.hospital.id, slot.admission_no
     form_files = {}
     if forms:
@@ -99,12 +99,14 @@ def _one(args) -> tuple[int, dict, list[list[str]]]:
 
 
 def generate(out_dir, *, records: int = 12, hospitals: int = 2, seed: int = 0, forms=("text", "scan"),
-             scan_format: str = "jpg", clean_share: float = 0.75, rates: dict | None = None, workers: int | None = None) -> dict:
+             scan_format: str = "jpg", clean_share: float = 0.75, rates: dict | None = None, workers: int | None = None,
+             styles: tuple[str, ...] | list[str] | None = None) -> dict:
     """Write a synthetic batch to out_dir and return the manifest (summary) dict.
 
     forms=() writes labels.jsonl, claims and manifest only (no truth pages, PDFs or scans): fast, for
     tests and label statistics. `rates` are relative weights of violation types among the records
-    that get a violation (default: all 1.0; 0 disables a type).
+    that get a violation (default: all 1.0; 0 disables a type). `styles`: print styles
+    (data/styles.yaml), hospital i printing in styles[i % len(styles)] (default: the standard one).
     """
     forms = tuple(forms)
     if unknown := set(forms) - set(FORMS):
@@ -115,19 +117,25 @@ def generate(out_dir, *, records: int = 12, hospitals: int = 2, seed: int = 0, f
         raise ValueError("records and hospitals must be at least 1")
     if not 0.0 <= clean_share <= 1.0:
         raise ValueError("clean_share must be between 0 and 1")
+    styles = tuple(styles or (styles_mod.DEFAULT,))
+    for name in styles:
+        styles_mod.get(name)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     cat = catalog.load()
     hosps, slots = cohort.plan_batch(cat, records=records, hospitals=hospitals, seed=seed, clean_share=clean_share, rates=rates)
-    jobs = [(s, out_dir, seed, forms, scan_format) for s in slots]
+    style_of = {h.id: styles[i % len(styles)] for i, h in enumerate(hosps)}
+    jobs = [(s, out_dir, seed, forms, scan_format, style_of[s.hospital.id]) for s in slots]
     workers = workers or os.cpu_count() or 1
     targets = [f for f in ("text", "scan") if f in forms] or ["text"]
     tally = _Tally()
     # streamed in slot order (imap keeps order), so memory stays flat for 10,000-record batches
     with contextlib.ExitStack() as stack:
         labels_fh = stack.enter_context((out_dir / "labels.jsonl").open("w", encoding="utf-8"))
-        claims = {h.id: stack.enter_context(ClaimsWriter(out_dir / targets[0] / h.id / "claims.csv")) for h in hosps}
+        claims = {h.id: stack.enter_context(ClaimsWriter(out_dir / targets[0] / h.id / "claims.csv",
+                                                         styles_mod.get(style_of[h.id])))
+                  for h in hosps}
         if workers <= 1 or len(slots) < 4:
             results = map(_one, jobs)
         else:
@@ -155,7 +163,8 @@ def generate(out_dir, *, records: int = 12, hospitals: int = 2, seed: int = 0, f
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
         "params": {"records": records, "hospitals": hospitals, "forms": list(forms), "scan_format": scan_format,
-                   "clean_share": clean_share, "rates": rates or {}},
+                   "clean_share": clean_share, "rates": rates or {}, "styles": list(styles)},
+        "hospital_styles": style_of,
         "counts": {
             "records": tally.records,
             "clean": tally.clean,

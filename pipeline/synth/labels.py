@@ -25,6 +25,7 @@ def label_of(rec: BuiltRecord, form_files: dict, scan_dpi: int | None = None) ->
         "admission_no": s.admission_no,
         "hospital_id": s.hospital.id,
         "hospital_name": s.hospital.name,
+        "style": rec.style,
         "form_files": form_files,
         "scan_dpi": scan_dpi,
         "patient": {

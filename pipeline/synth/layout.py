@@ -117,10 +117,10 @@ class Paginator:
     def new_page(self, doc_type: str, title: str | None) -> None:
         self.pages.append(Page(len(self.pages) + 1, doc_type))
         self.y = TOP
-        if title:
+        for line in title.split("\n") if title else []:
             self.y += TITLE_SIZE
-            w = text_width(title, TITLE_SIZE)
-            self.page.items.append(Item("title", self.y, TITLE_SIZE, x=(PAGE_W - w) / 2, text=title))
+            w = text_width(line, TITLE_SIZE)
+            self.page.items.append(Item("title", self.y, TITLE_SIZE, x=(PAGE_W - w) / 2, text=line))
             self.y += TITLE_LEAD - TITLE_SIZE
         self.y += HEADER_SIZE
         self.page.items.append(Item("header", self.y, HEADER_SIZE, text=self.header))
@@ -137,7 +137,7 @@ class Paginator:
 
     def text(self, block: Text, doc: Doc) -> None:
         size = BODY_SIZE
-        text = re.sub(r"\s+", " ", block.text).strip()
+        text = re.sub(r"[^\S\u3000]+", " ", block.text).strip()
         first = True
         for line in wrap(text, PAGE_W - 2 * MARGIN_X, size, block.keep):
             self.ensure(BODY_LEAD, doc)
@@ -155,7 +155,7 @@ class Paginator:
     def _row(self, cells: list[str], widths: list[float]) -> Item:
         out, x = [], MARGIN_X
         for text, w in zip(cells, widths):
-            text = re.sub(r"\s+", " ", text).strip()
+            text = re.sub(r"[^\S\u3000]+", " ", text).strip()
             size = TABLE_SIZE
             while size > MIN_CELL_SIZE and text_width(text, size) > w - 2 * CELL_PAD:
                 size -= 0.5
@@ -176,10 +176,11 @@ class Paginator:
             if ref is not None:
                 self.ref_pages[id(ref)] = self.page.number
 
-        self.ensure(TABLE_LEAD * 2, doc)
-        put(header)
+        self.ensure(TABLE_LEAD * (2 if block.header else 1), doc)
+        if block.header:
+            put(header)
         for cells, ref in zip(block.rows, block.refs or [None] * len(block.rows)):
-            if self.ensure(TABLE_LEAD, doc):
+            if self.ensure(TABLE_LEAD, doc) and block.header:
                 put(header)
             put(cells, ref)
         self.y += 4
@@ -193,7 +194,7 @@ class Paginator:
 def paginate(record: Record) -> Layout:
     pg = Paginator(record.header)
     for doc in record.docs:
-        pg.new_page(doc.title, doc.title)
+        pg.new_page(doc.title, doc.printed or doc.title)
         for block in doc.blocks:
             if isinstance(block, Table):
                 pg.table(block, doc)

@@ -7,6 +7,7 @@ rows and the labels are all written from it, so they agree by construction. Viol
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
@@ -171,6 +172,11 @@ class Plan:
         return round(sum(c.amount for c in self.charges) + 1e-9, 2)
 
 
+def order_name(item_name: str) -> str:
+    """A test as a doctor orders it: without the method the price list names ('血糖测定')."""
+    return re.sub(r"[(（][^)）]*法[)）]$", "", item_name)
+
+
 def fmt_num(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
@@ -261,7 +267,7 @@ class PlanBuilder:
         prev = self.cat.conditions_by_id[r["prev_condition"]]
         hosp = "我院" if r["prev_hospital_id"] == self.slot.hospital.id else r["prev_hospital"]
         gap = (self.slot.admit_at.date() - r["prev_discharge"].date()).days
-        tpl = self.rng.choice(self.cat.phrases["readmit_hpi"])
+        tpl = self.rng.choice(self.cat.phrases["readmit_hpi_emergency" if r["kind"] == "emergency" else "readmit_hpi"])
         return tpl.format(gap=f"{gap}天" if gap < 14 else f"{gap // 7}周", prev_dx=prev["name"], prev_hosp=hosp,
                           prev_in=f"{r['prev_admit']:%Y-%m-%d}", prev_out=f"{r['prev_discharge']:%Y-%m-%d}")
 
@@ -353,7 +359,9 @@ class PlanBuilder:
             if drug and drug not in p.drugs_used:
                 self.add_drug(drug, 0, p.last_day)
         support = self.cat.supportive.get(cond["dept"])
-        if support and not cond.get("minor") and not cond.get("chemo") and self.rng.random() < support["p"]:
+        # the supportive injections are 限二级及以上医疗机构 in the national 两库: not at township centres
+        if support and not cond.get("minor") and not cond.get("chemo") and self.rng.random() < support["p"] \
+                and self.slot.hospital.level != "一级":
             self.add_drug(self.rng.choice(support["drugs"]), 0, max(0, p.last_day - self.rng.randint(0, 2)))
         self.administration_charges()
 
@@ -436,7 +444,7 @@ class PlanBuilder:
         self.plan.labs.append(report)
         charges = []
         for i in items:
-            self.plan.orders.append(Order("temp", self.order_time(sampled, 20, 60), self.cat.items[i]["name"], item=i))
+            self.plan.orders.append(Order("temp", self.order_time(sampled, 20, 60), order_name(self.cat.items[i]["name"]), item=i))
             charges.append(self.charge(i, sampled + timedelta(minutes=1), 1, day))
         if not any(c.item == "blood_draw" and c.day == day and c.at == sampled for c in self.plan.charges):
             self.charge("blood_draw", sampled, 1, day)

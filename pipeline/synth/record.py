@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from . import styles
 from .content import write_record
 from .layout import Layout, find_page, paginate
 from .plan import Plan, build_plan
@@ -18,25 +19,30 @@ class BuiltRecord:
     violations: list[Violation]
     layout: Layout
     evidence: list[list[dict]]  # per violation: [{"document", "page", "text"}]
+    style: str = styles.DEFAULT
 
 
 def record_rng(seed: int, index: int) -> random.Random:
     return random.Random(f"medreview-synth:{seed}:record:{index}")
 
 
-def build_record(slot: Slot, cat, seed: int) -> BuiltRecord:
+def build_record(slot: Slot, cat, seed: int, style: str | None = None) -> BuiltRecord:
     rng = record_rng(seed, slot.index)
     builder = build_plan(slot, cat, rng)
     violations = inject(builder, slot.violations)
     plan = builder.plan
     plan.finalize()
     record = write_record(plan, cat, rng)
+    st = styles.get(style)
+    # the style's own RNG (corpus passages): the plan and the labels do not depend on the style
+    record = styles.apply(record, st, hospital=slot.hospital.name, code=plan.main_dx[1],
+                          rng=random.Random(f"medreview-synth:{seed}:style:{slot.index}"))
     layout = paginate(record)
     evidence = []
     for v in violations:
         items = []
         for doc_type, obj in v.evidence:
-            text = obj if isinstance(obj, str) else record.line_of[id(obj)]
+            text = st.evidence(obj, doc_type) if isinstance(obj, str) else record.line_of[id(obj)]
             items.append({"document": doc_type, "page": find_page(layout, doc_type, text), "text": text})
         evidence.append(items)
-    return BuiltRecord(slot, plan, violations, layout, evidence)
+    return BuiltRecord(slot, plan, violations, layout, evidence, st.id)

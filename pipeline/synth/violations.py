@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from .kinds import VIOLATION_TYPES
-from .plan import Charge, Note, PlanBuilder
+from .plan import Charge, Note, PlanBuilder, order_name
 
 DAILY_ITEMS = ("bed_general", "nursing_1", "nursing_2", "visit_fee")
 UNSUPPORTED_CC = [("呼吸衰竭", "J96.900"), ("败血症", "A41.900"), ("急性肾衰竭", "N17.900"), ("低蛋白血症", "E77.801")]
@@ -59,12 +59,20 @@ def low_standard_admission(b: PlanBuilder) -> Violation:
                      [("住院病案首页", f"实际住院{p.los}天"), ("入院记录", f"1.{p.admit_dx_lines[0]}")], whole_admission=True)
 
 
+# 分解住院: what a continuous stay would not have billed again, the second admission's workup
+# (tests and exams of its first two calendar days); rules README "分解住院的涉及金额".
+SPLIT_WORKUP_CATEGORIES = ("化验费", "检查费")
+SPLIT_WORKUP_DAYS = 2
+
+
 def split_admission(b: PlanBuilder) -> Violation:
     p, r = b.plan, b.slot.readmission
+    workup = [c for c in p.charges if c.category in SPLIT_WORKUP_CATEGORIES and c.day < SPLIT_WORKUP_DAYS]
     return Violation("split_admission",
-                     f"出院后{r['gap_days']}天因同一疾病（{p.main_dx[1][:3]}）再次入院，前次住院号{r['of']}（{r['prev_hospital']}）",
+                     f"出院后{r['gap_days']}天因同一疾病（{p.main_dx[1][:3]}）再次入院，前次住院号{r['of']}（{r['prev_hospital']}），"
+                     f"重复的入院检查检验{len(workup)}项",
                      [("住院病案首页", f"入院时间：{b.slot.admit_at:%Y-%m-%d %H:%M}"), ("入院记录", p.readmit_needle)],
-                     whole_admission=True)
+                     charges=workup)
 
 
 def bed_hanging(b: PlanBuilder) -> Violation:
@@ -119,8 +127,26 @@ def _over_cap(b: PlanBuilder, c: Charge, over: int) -> Violation:
                      [("费用清单", c)], charges=[c], amount=(c.qty - cap) * c.price)
 
 
+def _over_stay(b: PlanBuilder, item: str) -> Violation | None:
+    """A per-day service billed for two days more than the stay has (住院天数 counted 算入不算出):
+    once on the discharge day and twice on one day of the stay."""
+    p, rng = b.plan, b.rng
+    days = [c for c in _free(b) if c.item == item]
+    if len(days) < 2:
+        return None
+    twice = rng.choice(days)
+    added = [b.charge(item, twice.at + timedelta(seconds=rng.randint(1, 50)), 1, twice.day),
+             b.charge(item, b.at(p.los, 0, 5), 1, p.los)]
+    return Violation("excess_charge", f"{twice.name}按日计价，住院{p.los}天计费{p.los + 2}天，多计2天",
+                     [("费用清单", a) for a in added], charges=added, amount=sum(a.price for a in added))
+
+
 def excess_charge(b: PlanBuilder) -> Violation:
     p, rng, cat = b.plan, b.rng, b.cat
+    if rng.random() < 0.3:
+        over = _over_stay(b, "visit_fee")
+        if over is not None:
+            return over
     capped = [c for c in _free(b) if cat.charge_item(c.item).get("daily_cap") and cat.charge_item(c.item)["unit"] == "小时"]
     drugs = [c for c in _free(b) if c.item in cat.drugs and cat.drugs[c.item]["route"] != "静脉泵入" and c.item in p.drugs_used]
     if capped and (not drugs or rng.random() < 0.5):
@@ -138,15 +164,35 @@ def excess_charge(b: PlanBuilder) -> Violation:
                      [("费用清单", c), ("长期医嘱单", _first_order(p, c.item))], charges=[c], amount=extra * c.price)
 
 
+def _downgrade(b: PlanBuilder, sub: dict) -> None:
+    """The record orders and reports the cheaper ``performed`` item where the stay had ``billed``."""
+    p, cat = b.plan, b.cat
+    done = cat.items[sub["performed"]]
+    for e in p.exams:
+        if e.item == sub["billed"]:
+            e.item, e.title, e.label = sub["performed"], done["name"], done.get("label", done["name"])
+    for r in p.labs:
+        for panel in r.panels:
+            if panel.item == sub["billed"]:
+                panel.item, panel.title = sub["performed"], done["name"]
+    for o in p.orders:
+        if o.item == sub["billed"]:
+            o.item, o.text = sub["performed"], order_name(done["name"])
+
+
 def item_substitution(b: PlanBuilder) -> Violation:
     p, rng, cat = b.plan, b.rng, b.cat
-    options = [(sub, c) for sub in cat.substitutions for c in _free(b) if c.item == sub["performed"]]
+    options = [(sub, c) for sub in cat.substitutions for c in _free(b)
+               if c.item == (sub["billed"] if sub.get("downgrade") else sub["performed"])]
     sub, c = rng.choice(options)
     billed = cat.items[sub["billed"]]
-    diff = (billed["price"] - c.price) * c.qty
-    performed_name = c.name
+    performed = cat.items[sub["performed"]]
+    diff = (billed["price"] - performed["price"]) * c.qty
+    performed_name = performed["name"]
+    if sub.get("downgrade"):
+        _downgrade(b, sub)
     c.item, c.code, c.name, c.price = sub["billed"], billed["code"], billed["name"], float(billed["price"])
-    if cat.items[sub["performed"]]["kind"] == "exam":
+    if performed["kind"] == "exam":
         doc = ("检查报告", next(e for e in p.exams if e.item == sub["performed"]))
     else:
         doc = ("检验报告", next(panel for r in p.labs for panel in r.panels if panel.item == sub["performed"]))
@@ -289,6 +335,6 @@ def inject(b: PlanBuilder, types: list[str]) -> list[Violation]:
 def applicable(cat, cond: dict, vtype: str) -> bool:
     """Whether a condition's usual course has what the injector needs."""
     if vtype == "item_substitution":
-        performed = {sub["performed"] for sub in cat.substitutions}
-        return bool(performed & (set(cond["labs"]) | set(cond["exams"])))
+        usual = {sub["billed"] if sub.get("downgrade") else sub["performed"] for sub in cat.substitutions}
+        return bool(usual & (set(cond["labs"]) | set(cond["exams"])))
     return True

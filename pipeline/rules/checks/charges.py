@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from pipeline.dates import parse_datetime
@@ -91,29 +92,66 @@ def identical_lines(view: RecordView, params: dict, kb: dict) -> list[Flag]:
 
 
 def daily_cap(view: RecordView, params: dict, kb: dict) -> list[Flag]:
+    """Units above a day's cap, and for per-day items (``per_stay``) units above cap × the stay's
+    days (``RecordView.los_days``: 算入不算出, the one count every day-based cap uses); the excess
+    of an item is the larger of the two, so no unit is counted twice."""
     billed, _ = dedup(view.billed())
-    by_item: dict[str, list[tuple]] = defaultdict(list)
-    names = {}
+    los = view.los_days()
+    flags, seen = [], set()
     for cap in kb["daily_caps"]["caps"]:
-        per_day: dict[tuple, list[Charge]] = defaultdict(list)
+        by_key: dict[str, list[Charge]] = defaultdict(list)
         for c in charges_matching(view, cap["item"], billed):
-            per_day[(c.day(), _item_key(c))].append(c)
-        for (day, key), cs in per_day.items():
-            qty = sum(c.qty or 0 for c in cs)
-            if qty > cap["cap"]:
-                by_item[key].append((day, qty, cap["cap"], cs))
-                names[key] = cs[0].item_name
-    flags = []
-    for key, rows in by_item.items():
-        amount = sum((qty - limit) * _unit_price(cs[0]) for _, qty, limit, cs in rows)
-        day, qty, limit, cs = rows[0]
-        flags.append(Flag(
-            rule_id="", key=key,
-            reason=(f"“{names[key]}”单日计费{qty:g}{'' if len(rows) == 1 else '等'}超过上限{limit:g}"
-                    f"({len(rows)}天超限)，多收{_yuan(amount)}"),
-            evidence=[view.charge_evidence(c) for _, _, _, cs in rows[:3] for c in cs[:1]],
-            charge_ids=[c.id for *_, cs in rows for c in cs], amount=amount))
+            by_key[_item_key(c)].append(c)
+        for key, cs in by_key.items():
+            if key in seen:   # the first cap an item matches is its cap
+                continue
+            seen.add(key)
+            per_day: dict = defaultdict(list)
+            for c in cs:
+                per_day[c.day()].append(c)
+            over = {d: sum(c.qty or 0 for c in x) - cap["cap"] for d, x in per_day.items()
+                    if sum(c.qty or 0 for c in x) > cap["cap"]}
+            day_excess = sum(over.values())
+            total = sum(c.qty or 0 for c in cs)
+            stay_cap = cap["cap"] * los if cap.get("per_stay") and los else None
+            stay_excess = max(0.0, total - stay_cap) if stay_cap is not None else 0.0
+            excess = max(day_excess, stay_excess)
+            if excess <= 0:
+                continue
+            lines = _excess_lines(cs, per_day, over, excess, view)
+            amount = excess * _unit_price(cs[0])
+            what = [f"单日计费超过上限{cap['cap']:g}({len(over)}天超限)"] if over else []
+            if stay_excess > 0:
+                what.append(f"住院{los}天(算入不算出)最多计{stay_cap:g}，共计{total:g}")
+            flags.append(Flag(
+                rule_id="", key=key,
+                reason=f"“{cs[0].item_name}”{'；'.join(what)}，超出{excess:g}，多收{_yuan(amount)}",
+                evidence=[view.charge_evidence(c) for c in lines[:3]],
+                charge_ids=[c.id for c in lines], amount=amount))
     return flags
+
+
+def _excess_lines(cs: list[Charge], per_day: dict, over: dict, excess: float, view: RecordView) -> list[Charge]:
+    """The lines holding the excess units: a day's lines beyond its cap, then lines on days the
+    stay does not bill (the discharge day and after, 算入不算出), then the latest ones."""
+    order = lambda c: (c.at or "", c.seq)  # noqa: E731
+    out: list[Charge] = []
+    for d, units in over.items():
+        for c in sorted(per_day[d], key=order, reverse=True):
+            if units <= 0:
+                break
+            out.append(c)
+            units -= c.qty or 0
+    left = excess - sum(c.qty or 0 for c in out)
+    last = view.discharge.date() if view.discharge else None
+    after = [c for c in cs if c not in out and last and c.day() and c.day() >= last]
+    rest = after + sorted((c for c in cs if c not in out and c not in after), key=order, reverse=True)
+    for c in rest if left > 0 else []:
+        if left <= 0:
+            break
+        out.append(c)
+        left -= c.qty or 0
+    return out
 
 
 _PAREN = re.compile(r"[(（][^)）]*[)）]")
@@ -280,7 +318,109 @@ def _in_reports(view: RecordView, terms):
     return None
 
 
+@dataclass(frozen=True)
+class Variant:
+    """What a name says about how an item was done: the item itself (``base``), the method or
+    grade word, its tier within the item (item_methods.yaml)."""
+    base: str
+    word: str | None = None
+    tier: int = 0
+
+
+def variant(name: str | None, table: dict) -> Variant:
+    n = norm(name)
+    n = re.split(r"[:：]", n)[-1]   # '检验项目:肌钙蛋白I测定(免疫层析法)': the item after its label
+    word, tier = None, 0
+    for entry in table.get("methods") or []:
+        hit = next((w for w in sorted(entry["words"], key=len, reverse=True) if norm(w) in n), None)
+        if hit:
+            word, tier = entry["words"][0], entry["tier"]
+            n = n.replace(norm(hit), "")
+            break
+    for entry in table.get("grades") or []:
+        hit = next((w for w in sorted(entry["words"], key=len, reverse=True) if norm(w) in n), None)
+        if hit:
+            if word is None:
+                word, tier = entry["words"][0], entry["tier"]
+            n = n.replace(norm(hit), norm(entry["group"]))
+            break
+    n = _PAREN.sub("", n)
+    for w in table.get("strip_words") or []:
+        n = n.replace(norm(w), "")
+    return Variant(n, word, tier)
+
+
+def _variant_price(name: str, table: dict) -> float | None:
+    n = norm(name)
+    for entry in table.get("prices") or []:
+        if any(norm(x) in n for x in entry["names"]):
+            return float(entry["price"])
+    return None
+
+
+def _documented_variants(view: RecordView, table: dict) -> list[tuple[Variant, str, object]]:
+    """(variant, text, evidence) for every order and report line that names a method or grade."""
+    out = []
+    for o in view.orders:
+        v = variant(o.content, table)
+        if v.word:
+            out.append((v, o.content, view.evidence(line_id=o.line_id, page_id=o.page_id, text=o.content,
+                                                    document="长期医嘱单" if o.kind == "long" else "临时医嘱单")))
+    for line, dtype in _report_lines(view):
+        v = variant(line.text, table)
+        if v.word and len(v.base) >= 2:
+            out.append((v, line.text, view.evidence(line_id=line.id, document=dtype)))
+    return out
+
+
+def _method_substitutions(view: RecordView, params: dict, kb: dict, taken: set[int]) -> list[Flag]:
+    """A billed method or grade dearer than the one the orders and reports of the same item name."""
+    table = kb["item_methods"]
+    documented = _documented_variants(view, table)
+    if not documented:
+        return []
+    groups: dict[tuple, list[Charge]] = defaultdict(list)
+    for c in view.billed():
+        if c.id in taken:
+            continue
+        v = variant(c.item_name, table)
+        if v.word:
+            groups[(v.base, v.word, v.tier)].append(c)
+    flags = []
+    for (base, word, tier), cs in groups.items():
+        same = [d for d in documented if d[0].base == base]
+        if not same or any(d[0].word == word for d in same):
+            continue   # not documented, or documented as billed
+        cheaper = [d for d in same if d[0].tier < tier]
+        if not cheaper:
+            continue
+        doc_v, doc_text, ev = cheaper[0]
+        total = sum(c.amount for c in cs)
+        qty = sum(c.qty or 1 for c in cs)
+        price = _variant_price(doc_text, table)
+        if params["amount_basis"] == "billed":
+            amount = total
+        else:
+            amount = max(0.0, total - qty * price) if price is not None else 0.0
+        priced = f"，涉及{_yuan(amount)}" if price is not None or params["amount_basis"] == "billed" else "，记载项目无价格，价差待核"
+        flags.append(Flag(
+            rule_id="", key=f"method:{base}:{word}",
+            reason=(f"病历记载“{doc_text.split('：')[-1]}”({doc_v.word})，结算“{cs[0].item_name}”({word})"
+                    f"{qty:g}次共{_yuan(total)}{priced}"),
+            evidence=[ev] + [view.charge_evidence(c) for c in cs[:2]],
+            charge_ids=[c.id for c in cs], amount=amount))
+    return flags
+
+
 def substitution(view: RecordView, params: dict, kb: dict) -> list[Flag]:
+    """串换: the named substitutions (substitutions.yaml), then any billed method or grade dearer
+    than the one the record documents for the same item (item_methods.yaml)."""
+    flags = _named_substitutions(view, params, kb)
+    taken = {cid for f in flags for cid in f.charge_ids}
+    return flags + _method_substitutions(view, params, kb, taken)
+
+
+def _named_substitutions(view: RecordView, params: dict, kb: dict) -> list[Flag]:
     flags = []
     bill_lines = [c for c in view.charges if c.source == "bill"]
     for i, sub in enumerate(kb["substitutions"]["substitutions"]):
@@ -362,22 +502,25 @@ def _supported_by_route(view: RecordView, charge: Charge, kb: dict) -> bool:
 
 
 def _ordered_as_substitute(charge: Charge, supports: list[str], kb: dict) -> bool:
-    """A dearer item billed for an ordered cheaper one (64排 CT for an ordered 16排) was ordered,
-    as the other item: 串换项目 reports it, not 收费无医嘱."""
+    """A dearer item billed for an ordered cheaper one (64排 CT for an ordered 16排, 彩超 for a
+    B超) was ordered, as the other item: 串换项目 reports it, not 收费无医嘱."""
     for sub in kb["substitutions"]["substitutions"]:
         if matches_item(sub["billed"], charge.item_name, charge.item_code) and any(
                 norm(t) in norm(s) for t in sub["performed_terms"] for s in supports):
             return True
-    return False
+    base = variant(charge.item_name, kb["item_methods"]).base
+    return len(base) >= 2 and any(variant(s, kb["item_methods"]).base == base for s in supports)
 
 
 def unordered_charges(view: RecordView, params: dict, kb: dict) -> list[Flag]:
     cats = set(params["categories"])
     supports = [o.content for o in view.orders] + [d.title or "" for d in view.documents] + [lab.item for lab in view.labs]
     doc_text = [s.text for s in _documentation(view)]
+    # an item billed inside another's 项目内涵 is 重复收费's finding, not a second one here
+    duplicated = {cid for f in exclusive_pairs(view, {}, kb) for cid in f.charge_ids}
     by_item: dict[str, list[Charge]] = defaultdict(list)
     for c in view.billed():
-        if (c.category or "") in cats:
+        if (c.category or "") in cats and c.id not in duplicated:
             by_item[_item_key(c)].append(c)
     flags = []
     for key, cs in by_item.items():

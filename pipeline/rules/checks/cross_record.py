@@ -29,32 +29,60 @@ class Stay:
     transfer: str | None = None           # discharge mode / phrase showing a transfer
     readmission_plan: str | None = None   # 31天内再住院计划 when 有
     evidence: list[dict] = field(default_factory=list)   # admit/discharge/main diagnosis lines
+    admission_route: str | None = None    # 入院途径 of the 病案首页
+    workup: dict = field(default_factory=dict)   # {amount, charge_ids}: tests and exams of the first days
 
     def to_row(self, dumps) -> dict:
         row = asdict(self)
         row["evidence"] = dumps(self.evidence)
+        row["workup"] = dumps(self.workup)
         return row
+
+
+# 分解住院的涉及金额 (amount_basis workup): 连续住院不会再做一次的入院检查检验, 即第二次住院前
+# workup_days 个日历日内的化验费、检查费 (rules README)。
+WORKUP_CATEGORIES = ("化验费", "检查费")
+WORKUP_DAYS = 2
+
+
+def workup(view: RecordView, days: int = WORKUP_DAYS, categories=WORKUP_CATEGORIES) -> dict:
+    """Amount and charge ids of the stay's admission workup: tests and exams of its first days."""
+    admit = view.admit
+    if not admit:
+        return {"amount": 0.0, "charge_ids": []}
+    lines = [c for c in view.billed() if (c.category or "") in categories and c.day() is not None
+             and 0 <= (c.day() - admit.date()).days < days]
+    return {"amount": round(sum(c.amount for c in lines), 2), "charge_ids": [c.id for c in lines]}
 
 
 def stay_from_view(view: RecordView, kb: dict) -> Stay:
     pc = kb["planned_cycles"]
     main = view.field("main_diagnosis")
     ev = [view.field_evidence(f).to_dict() for f in (view.field("admit_at"), view.field("discharge_at"), main) if f]
+    # only what says why this stay began: real narrative recalls earlier courses and emergency visits
+    reason = [s for s in view.sections if s.name in (pc.get("reason_sections") or ())]
     planned = None
     for f in view.fields:
         if f.name in ("main_diagnosis", "other_diagnosis", "procedure") and icd_matches(f.code, pc["icd"]):
             planned = f"{f.value}({f.code})"
             break
     if planned is None:
-        hit = find_terms(view, pc["terms"])
+        hit = find_terms(view, pc["terms"], sections=reason)
         planned = hit.what if hit else None
     if planned is None:
         planned = next((o.content for o in view.orders if any(norm(t) in norm(o.content) for t in pc["terms"])), None)
-    emergency = find_terms(view, pc["emergency_terms"])
+    route = view.value("admission_route")
+    if route:
+        emergency = route if any(norm(r) in norm(route) for r in pc.get("emergency_routes") or ()) else None
+    else:
+        hit = find_terms(view, pc["emergency_terms"], sections=reason)
+        emergency = hit.what if hit else None
     mode = view.value("discharge_mode") or ""
     transfer = mode if any(norm(m) in norm(mode) for m in pc["transfer_discharge_modes"]) else None
+    if transfer is None and route and any(norm(r) in norm(route) for r in pc.get("transfer_routes") or ()):
+        transfer = route
     if transfer is None:
-        hit = find_terms(view, pc.get("transfer_terms") or [])
+        hit = find_terms(view, pc.get("transfer_terms") or [], sections=reason)
         transfer = hit.what if hit else None
     plan = view.value("readmission_plan") or ""
     plan = plan if any(norm(plan).startswith(norm(y)) for y in pc.get("readmission_plan_yes") or ["有"]) else None
@@ -63,8 +91,9 @@ def stay_from_view(view: RecordView, kb: dict) -> Stay:
         admit_at=(view.admit.isoformat(sep=" ", timespec="minutes") if view.admit else None),
         discharge_at=(view.discharge.isoformat(sep=" ", timespec="minutes") if view.discharge else None),
         main_code=main.code if main else None, main_name=main.value if main else None,
-        total_cost=view.total_cost(), planned_cycle=planned, emergency=emergency.what if emergency else None,
-        transfer=transfer, readmission_plan=plan or None, evidence=ev)
+        total_cost=view.total_cost(), planned_cycle=planned, emergency=emergency,
+        transfer=transfer, readmission_plan=plan or None, evidence=ev, admission_route=route,
+        workup=workup(view))
 
 
 def _by_patient(stays: list[Stay]) -> dict[str, list[Stay]]:
@@ -101,11 +130,17 @@ def split_admission(stays: list[Stay], params: dict, kb: dict) -> list[Flag]:
             if params["exclude_readmission_plan"] and prev.readmission_plan:
                 continue
             where = "同一医院" if prev.hospital_id == cur.hospital_id else f"另一医院({prev.hospital_id})"
+            if params["amount_basis"] == "whole_stay":
+                amount, ids, basis = cur.total_cost, [], "第二次住院全部费用"
+            else:
+                w = cur.workup or {}
+                amount, ids, basis = float(w.get("amount") or 0.0), list(w.get("charge_ids") or []), "重复的入院检查检验"
             flags.append(Flag(
                 rule_id="", key=f"prev:{prev.record_id}", record_id=cur.record_id,
-                reason=(f"出院后第{gap}天因同一疾病({cur.main_code} {cur.main_name})再次入院；前次住院在{where}，"
-                        f"{out:%Y-%m-%d}出院，诊断{prev.main_code} {prev.main_name}"),
-                evidence=_ev(cur) + _ev(prev), amount=cur.total_cost))
+                reason=(f"出院后第{gap}天因同一疾病({cur.main_code} {cur.main_name})再次入院(入院途径"
+                        f"{cur.admission_route or '未载明'})；前次住院在{where}，{out:%Y-%m-%d}出院，诊断{prev.main_code} "
+                        f"{prev.main_name}；涉及金额按{basis}计{amount:.2f}元"),
+                evidence=_ev(cur) + _ev(prev), charge_ids=ids, amount=amount))
     return flags
 
 
