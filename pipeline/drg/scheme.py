@@ -57,7 +57,7 @@ class Table:
         return out
 
 
-@dataclass
+@dataclass(eq=False)   # compared and hashed by identity: one loaded scheme, many caches
 class Scheme:
     name: str
     title: str
