@@ -1,7 +1,7 @@
 """Benchmark the DRG grouper (pipeline/drg) and the 高套分组 detection; prints tables.
 
     python bench/drg.py [--cases 12000] [--seed 7]            agreement, mutation check, speed
-    python bench/drg.py --upcoding [--records 160 --seed 23]  upcoding precision/recall on a fresh synth batch
+    python bench/drg.py --upcoding [--records 160 --seed 23 --out DIR]  upcoding precision/recall on a fresh synth batch
 
 Agreement, per field (status, MDC, ADRG, DRG):
 - on the 300 sample cases, against the reference grouper's output they carry (OpenDRG's own);
@@ -346,10 +346,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--upcoding", action="store_true", help="upcoding precision/recall on a fresh synth batch")
     ap.add_argument("--records", type=int, default=160, help="records of the synth batch (--upcoding)")
+    ap.add_argument("--out", type=Path, help="folder for the synth batch and its database, kept for reruns (--upcoding)")
     args = ap.parse_args(argv)
     if args.upcoding:
         from drg_upcoding import upcoding_bench
-        return upcoding_bench(args.records, args.seed)
+        return upcoding_bench(args.records, args.seed, args.out)
     grouping_bench(args.cases, args.seed)
     return 0
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from pipeline import store
-from pipeline.report import excel, figures, html, mask as masking, pdf as pdf_mod
+from pipeline.report import casemix, excel, figures, html, mask as masking, pdf as pdf_mod
 
 
 def _db_name(db) -> str | None:
@@ -24,6 +24,7 @@ def write_report(db, out_dir, *, mask: bool = True, pdf: bool = False, batch_nam
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fig = figures.collect(db, batch_name=batch_name or _db_name(db))
+    fig["casemix"] = casemix.collect(db)
     rows = figures.findings(db)
     if mask:
         rows = [masking.mask_finding(r) for r in rows]

@@ -8,6 +8,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from pipeline.report import casemix
+
 BOLD = Font(bold=True)
 TITLE = Font(bold=True, size=14)
 
@@ -100,6 +102,8 @@ def write(fig: dict, findings: list[dict], path: Path) -> Path:
                  fig["coverage"]["failed_reasons"])
     _table(ws, row, (("path", "拒收文件"), ("reason", "原因")), fig["coverage"]["inputs"]["rejected_list"])
     _widths(ws, {1: 24, 2: 14, 3: 60})
+
+    casemix.excel_sheet(wb, fig.get("casemix"), _put, BOLD)
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

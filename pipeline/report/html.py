@@ -6,7 +6,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from pipeline.report import svg
+from pipeline.report import casemix, svg
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_BARS = 20
@@ -31,6 +31,7 @@ def render(fig: dict, findings: list[dict], *, masked: bool, generated_at: str) 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     env.filters["wan"] = lambda v: f"{(v or 0):,.2f}"
     env.filters["yuan"] = lambda v: f"{(v or 0):,.2f}"
+    env.globals["casemix_rows"] = casemix.hospital_rows
     return env.get_template("report.html").render(
         fig=fig, findings=findings, charts=charts(fig), masked=masked, generated_at=generated_at)
 
