@@ -231,3 +231,18 @@ def test_score_stage_stores_every_grouping_with_its_trace(db_path):
     assert row["upcoded"] == 1 and row["supported_drg"] == drg_of(["J44.100"], age=70).drg
     flag = db.execute("SELECT amount, details FROM flags WHERE record_id = ? AND rule_id = 'DRG-UPCODING'", (rid,)).fetchone()
     assert flag[0] == row["amount"] > 0 and json.loads(flag[1])["unsupported"][0]["code"] == "A41.900"
+
+
+def test_newborn_front_page_fields_are_read():
+    from pipeline.segment import config
+    from pipeline.segment.record import segment
+    from segment_helpers import page_lines
+
+    front = """XX县人民医院
+住院病案首页
+住院号：ZY2020002  姓名：王宝  性别：女  年龄：0岁  年龄不足1周岁的年龄(天)：6天
+新生儿出生体重(克)：2450  新生儿入院体重(克)：2400
+主要诊断：早产儿 P07.300"""
+    seg = segment(page_lines([front]), config.load())
+    got = {v.name: v.value for v in seg.fields if v.seq == 0}
+    assert (got["age"], got["age_days"], got["birth_weight"]) == ("0", "6", "2450")

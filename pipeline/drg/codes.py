@@ -63,5 +63,17 @@ def _name_index(scheme: Scheme) -> dict[str, str]:
 
 
 def diagnosis_by_name(scheme: Scheme, name: str) -> str | None:
-    """The 医保版 code whose name is ``name`` (spaces, brackets and commas ignored), or None."""
-    return _name_index(scheme).get(_name_key(name))
+    """The 医保版 code whose name is ``name`` (spaces, brackets and commas ignored); else the code of
+    the longest 医保版 name written inside it that covers at least 60% of it (急性胃肠炎 → 胃肠炎);
+    else None."""
+    index = _name_index(scheme)
+    key = _name_key(name)
+    if key in index:
+        return index[key]
+    need = max(3, -(-len(key) * 3 // 5))
+    for size in range(len(key) - 1, need - 1, -1):
+        for start in range(len(key) - size + 1):
+            got = index.get(key[start:start + size])
+            if got:
+                return got
+    return None

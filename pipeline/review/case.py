@@ -86,6 +86,7 @@ def case_view(
             "note": st.note, "changed_rule_id": st.rule_id, "changed_amount": st.amount,
             "by_user": st.by_user,
             "rule_class": rule_class(kn, f["category"]), "knowledge": kn,
+            "details": _details(f.get("details")),
         })
     current = next((f for f in flags if f["id"] == flag_id), None)
     if current is None:
@@ -174,3 +175,8 @@ def next_flag_id(case: dict, after_flag_id: int | None) -> int | None:
     order = flags[k:] + flags[:k]
     return next((f["id"] for f in order if f["state"] == "pending"), None)
 
+
+def _details(raw) -> dict | None:
+    """A flag's structured details (``flags.details``) when stored as a JSON object, else None."""
+    d = parse_json(raw, None)
+    return d if isinstance(d, dict) else None

@@ -10,8 +10,8 @@
    record that is not negated; each coded procedure for an operation record, order or charge naming
    it (or an OPERATION entity). What was looked at is kept for every item.
 4. The record is regrouped without what is unsupported and, where the coded main diagnosis is
-   unsupported, with the first diagnosis of the 出院诊断 / 初步诊断 lists that is supported and can be
-   a main diagnosis. A dearer coded group than the supported one is 高套分组; the amount at risk is
+   unsupported, with the main diagnosis of the 出院诊断 (else the 初步诊断) where the record
+   supports it and it can be a main diagnosis. A dearer coded group than the supported one is 高套分组; the amount at risk is
    (weight coded − weight supported) × the region's rate.
 
 ``assess(view, kb, region)`` is computed once per record and region (kept on the view): the DRG
@@ -281,14 +281,17 @@ def procedure_support(view: RecordView, item: Item, threshold: float) -> Support
 
 
 def _list_candidates(view: RecordView, scheme: Scheme, coded_main: str | None):
-    """Diagnoses of the record's own lists (出院诊断 first, then 初步诊断), as 医保版 codes."""
+    """The main diagnosis of each of the record's own lists (the first item of the 出院诊断, then of
+    the 初步诊断), as a 医保版 code, where it differs from the coded one."""
     for name, source in (("discharge_diagnosis", "出院诊断"), ("admission_diagnosis", "初步诊断")):
-        for f in view.fields_named(name):
-            written = _LIST_NOISE.sub("", (f.value or "").strip())
-            code = codes_mod.check(scheme, f.code, "diagnosis").code if f.code else None
-            code = code or codes_mod.diagnosis_by_name(scheme, written)
-            if code and code != coded_main:
-                yield f, code, source, written
+        f = view.field(name)
+        if f is None:
+            continue
+        written = _LIST_NOISE.sub("", (f.value or "").strip())
+        code = codes_mod.check(scheme, f.code, "diagnosis").code if f.code else None
+        code = code or codes_mod.diagnosis_by_name(scheme, written)
+        if code and code != coded_main:
+            yield f, code, source, written
 
 
 def _best_main(view: RecordView, scheme: Scheme, kb: dict, coded_main: str | None) -> tuple[dict, Item] | None:
