@@ -16,7 +16,8 @@ Agreement, per field (status, MDC, ADRG, DRG):
 - the mutation check: one table row broken in the engine's copy (an MCC row dropped, a main
   diagnosis's exclusion table changed, a code taken out of an ADRG's list, an OR procedure
   dropped) must make the comparison fail.
-Speed: cases per second on one core (this process), grouping only and CSV in → CSV out.
+Speed: cases per second on one core (this process), grouping only and CSV in → CSV out, per wall
+second and per CPU second (the machine's load average is printed: other jobs slow the wall clock).
 """
 from __future__ import annotations
 
@@ -275,28 +276,32 @@ def mutations(sch, grouper: Grouper, rows: list[dict]) -> list[tuple[str, object
 
 
 def speed(rows: list[dict], grouper: Grouper, oracle: Oracle, repeat: int = 3) -> list[list]:
+    """Best of ``repeat`` runs, in wall seconds and in this process's CPU seconds (one core: the
+    CPU rate is what an otherwise idle core gives when other jobs share the machine)."""
     cases = [case_mod.from_row(r) for r in rows]
-    best = min(_timed(lambda: [grouper.group(c) for c in cases]) for _ in range(repeat))
     text = "\n".join([",".join(case_mod.COLUMNS)] + [",".join(r[c] for c in case_mod.COLUMNS) for r in rows]) + "\n"
     src = Path(os.environ.get("TMPDIR", "/tmp")) / f"drg-bench-{os.getpid()}.csv"
     src.write_text(text, encoding="utf-8")
     out = src.with_suffix(".out.csv")
+    sample = rows[:2000]
+    table = []
     try:
-        full = min(_timed(lambda: batch.group_file(src, out, grouper)) for _ in range(repeat))
+        for what, n, fn in (("engine: group (with trace)", len(cases), lambda: [grouper.group(c) for c in cases]),
+                            ("engine: CSV in → CSV out (parse, group, trace text)", len(cases),
+                             lambda: batch.group_file(src, out, grouper)),
+                            ("oracle (plain JSON walk, for contrast)", len(sample), lambda: [oracle.group(r) for r in sample])):
+            wall, cpu = min(_timed(fn) for _ in range(repeat))
+            table.append([what, n, f"{wall:.3f}", f"{n / wall:,.0f}", f"{cpu:.3f}", f"{n / cpu:,.0f}"])
     finally:
         src.unlink(missing_ok=True)
         out.unlink(missing_ok=True)
-    sample = rows[:2000]
-    slow = _timed(lambda: [oracle.group(r) for r in sample])
-    return [["engine: group (with trace)", len(cases), f"{best:.3f}", f"{len(cases) / best:,.0f}"],
-            ["engine: CSV in → CSV out (parse, group, trace text)", len(cases), f"{full:.3f}", f"{len(cases) / full:,.0f}"],
-            ["oracle (plain JSON walk, for contrast)", len(sample), f"{slow:.3f}", f"{len(sample) / slow:,.0f}"]]
+    return table
 
 
-def _timed(fn) -> float:
-    t = time.perf_counter()
+def _timed(fn) -> tuple[float, float]:
+    t, c = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def grouping_bench(n: int, seed: int) -> None:
@@ -336,8 +341,9 @@ def grouping_bench(n: int, seed: int) -> None:
         mrows.append([name, len(md), len(gd)] + [_pct(gs[f], n) for f in FIELDS])
     print_table("Mutation check: one row broken in the engine's scheme (the comparison must fail)",
                 ["mutation", "sample cases differing", "drawn cases differing", *[f"drawn {f}" for f in FIELDS]], mrows)
-    print_table("Speed on one core (this process)", ["what", "cases", "seconds", "cases/s"],
-                speed(drawn + sample, grouper, oracle))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print_table(f"Speed on one core (this process; load average {load:.1f} on {os.cpu_count()} cores)",
+                ["what", "cases", "wall s", "cases/wall s", "CPU s", "cases/CPU s"], speed(drawn + sample, grouper, oracle))
 
 
 def main(argv=None) -> int:

@@ -114,11 +114,14 @@ def test_trap_an_mcc_a_lab_value_supports_stays_clean():
     assert a.supported.drg == a.coded.drg and not a.upcoded and a.amount == 0
 
 
-def test_a_negated_mention_is_no_support_an_affirmed_one_is():
+def test_a_negated_uncertain_or_differential_mention_is_no_support_an_asserted_one_is():
     v = copd_with().doc("上级医师查房记录", "目前无脓毒症表现，否认脓毒症")
     assert len(run("drg_upcoding", v, "DRG-UPCODING")) == 1
     v = copd_with().doc("上级医师查房记录", "血培养阳性，诊断脓毒症明确，予抗感染治疗")
     assert run("drg_upcoding", v, "DRG-UPCODING") == []
+    # a differential diagnosis or an uncertain mention is no basis for a coded one
+    for text in ("病情分析：慢阻肺急性加重诊断明确，需与脓毒症相鉴别。", "发热原因考虑脓毒症"):
+        assert len(run("drg_upcoding", copd_with().doc("上级医师查房记录", text), "DRG-UPCODING")) == 1, text
 
 
 def test_mention_only_in_the_diagnosis_lists_is_no_support():

@@ -28,19 +28,20 @@ from pipeline.drg import scheme as scheme_mod
 from pipeline.drg.case import Case
 from pipeline.drg.engine import Grouper, Result
 from pipeline.drg.scheme import Scheme
+from pipeline.nlp import context
 from pipeline.record.view import Evidence, Field, RecordView
 from pipeline.rules import facts
-from pipeline.rules.knowledge import DIAGNOSIS_SECTIONS, any_condition, find_terms, icd_matches, norm
+from pipeline.rules.knowledge import DIAGNOSIS_SECTIONS, Hit, any_condition, icd_matches, norm
 
 SEX_CODES = {"男": 1, "女": 2}
 # 离院方式 codes of the 病案首页 / 结算清单 (the data README's ``leavingType``)
 DISCHARGE_CODES = {"医嘱离院": 1, "医嘱转院": 2, "医嘱转社区卫生服务机构/乡镇卫生院": 3, "非医嘱离院": 4, "死亡": 5, "其他": 9}
 NO_MAIN_CODE = "首页无主要诊断编码"
 MAIN_NOT_INSURANCE = "主要诊断非医保版编码"
-SURGICAL_DOCS = ("手术记录", "麻醉记录", "术后首次病程记录")
 # Qualifiers a record's prose leaves out ("社区获得性肺炎，非重症" is written 社区获得性肺炎).
 _QUALIFIERS = re.compile(r"[，,]\s*(?:非重症|重症|未特指|其他特指)$|^未特指的|[(（][^)）]*[)）]")
 _LIST_NOISE = re.compile(r"^(?:考虑|疑似|拟诊)|[？?]$|(?:待排|待查|可能)$")
+_SENTENCE = re.compile(r"[。；;！!？?]")   # a line break is layout, not the end of a sentence
 
 
 @dataclass
@@ -211,14 +212,50 @@ def _clinical_sections(view: RecordView):
             if s.document_id not in front and not any(k in (s.name or "") for k in DIAGNOSIS_SECTIONS)]
 
 
-def _entity_hit(view: RecordView, label: str, variants: list[str], section_ids: set[int]):
+def _entity_hit(view: RecordView, label: str, variants: list[str], sections, cues):
+    """An entity of ``label`` naming a variant that the NER's ConText attributes leave asserted,
+    in a sentence of its section that is itself an asserted mention (no differential cue)."""
+    by_id = {s.id: s for s in sections}
     for e in view.entities:
-        if e.label != label or e.negated or e.family or e.section_id not in section_ids:
+        if e.label != label or e.negated or e.uncertain or e.family or e.section_id not in by_id:
             continue
         t = norm(e.text)
         if len(t) >= 2 and any(v in t or (len(t) >= 3 and t in v) for v in variants):
-            return e
+            if asserted_mention(view, [t], [by_id[e.section_id]], cues) is not None:
+                return e
     return None
+
+
+def _sentence(text: str, start: int, end: int) -> str:
+    a = max((m.end() for m in _SENTENCE.finditer(text, 0, start)), default=0)
+    b = next((m.start() for m in _SENTENCE.finditer(text, end)), len(text))
+    return text[a:b]
+
+
+def asserted_mention(view: RecordView, variants: list[str], sections, cues) -> Hit | None:
+    """The first mention of a variant that ConText neither negates nor marks uncertain (nor a
+    family member's), outside a sentence with a differential-diagnosis cue, with its line."""
+    for s in sections:
+        text = norm(s.text)
+        for v in variants:
+            for m in re.finditer(re.escape(v), text):
+                a = context.attributes(text, [m.span()])[0]
+                if a["negated"] or a["uncertain"] or a["family"]:
+                    continue
+                if any(norm(c) in _sentence(text, *m.span()) for c in cues):
+                    continue
+                return Hit(_line_evidence(view, s, v), v)
+    return None
+
+
+def _line_evidence(view: RecordView, s, term: str) -> Evidence:
+    doc = view.document(s.document_id)
+    if s.line_start is not None and s.line_end is not None:
+        for lid in range(s.line_start, s.line_end + 1):
+            line = view.lines.get(lid)
+            if line is not None and term in norm(line.text):
+                return view.evidence(line_id=lid, document=doc.doc_type if doc else None, section=s.name)
+    return view.evidence(page_id=s.page_id, text=s.text[:200], document=doc.doc_type if doc else None, section=s.name)
 
 
 def diagnosis_support(view: RecordView, item: Item, kb: dict) -> Support:
@@ -232,13 +269,13 @@ def diagnosis_support(view: RecordView, item: Item, kb: dict) -> Support:
         if hit:
             return Support(True, hit.what, [hit.evidence], looked)
     variants = _variants(item.field.value, item.code.name, entry["name"] if entry else None)
-    looked.append(f"病历中未被否定的提及(首页与诊断列表除外): {'、'.join(variants)}")
+    looked.append(f"病历中肯定的提及(否定、不确定、鉴别诊断不计; 首页与诊断列表除外): {'、'.join(variants)}")
     sections = _clinical_sections(view)
-    hit = find_terms(view, variants, sections=sections)
+    hit = asserted_mention(view, variants, sections, kb["drg_support"]["differential_cues"])
     if hit:
         return Support(True, hit.what, [hit.evidence], looked)
-    looked.append("未被否定的疾病实体(DISEASE)")
-    e = _entity_hit(view, "DISEASE", variants, {s.id for s in sections})
+    looked.append("肯定的疾病实体(DISEASE)")
+    e = _entity_hit(view, "DISEASE", variants, sections, kb["drg_support"]["differential_cues"])
     if e is not None:
         return Support(True, e.text, [view.evidence(line_id=e.line_id, page_id=e.page_id, text=e.text)], looked)
     return Support(False, None, [], looked)
@@ -255,13 +292,13 @@ def _names_match(variants: list[str], text: str, threshold: float) -> bool:
     return any(v in t or _dice(v, t) >= threshold for v in variants)
 
 
-def procedure_support(view: RecordView, item: Item, threshold: float) -> Support:
+def procedure_support(view: RecordView, item: Item, threshold: float, kb: dict) -> Support:
     """An operation record, order, charge or OPERATION entity naming the procedure (substring, or
     character-bigram Dice ≥ ``threshold``)."""
     variants = _variants(item.field.value, item.code.name)
     looked = [f"手术记录/麻醉记录中的手术名称: {'、'.join(variants)}", "医嘱", "费用明细", "手术实体(OPERATION)"]
     for d in view.documents:
-        if d.doc_type not in SURGICAL_DOCS or d.line_start is None or d.line_end is None:
+        if d.doc_type not in kb["drg_support"]["surgical_documents"] or d.line_start is None or d.line_end is None:
             continue
         for lid in range(d.line_start, d.line_end + 1):
             line = view.lines.get(lid)
@@ -274,7 +311,7 @@ def procedure_support(view: RecordView, item: Item, threshold: float) -> Support
     for c in view.billed():
         if _names_match(variants, c.item_name, threshold):
             return Support(True, c.item_name, [view.charge_evidence(c)], looked)
-    e = _entity_hit(view, "OPERATION", variants, {s.id for s in _clinical_sections(view)})
+    e = _entity_hit(view, "OPERATION", variants, _clinical_sections(view), kb["drg_support"]["differential_cues"])
     if e is not None:
         return Support(True, e.text, [view.evidence(line_id=e.line_id, page_id=e.page_id, text=e.text)], looked)
     return Support(False, None, [], looked)
@@ -347,7 +384,7 @@ def _assess(view: RecordView, kb: dict, region_name: str, similarity: float) -> 
         if i.code.code is None:
             continue
         if i.role == "procedure":
-            i.support = procedure_support(view, i, similarity)
+            i.support = procedure_support(view, i, similarity, kb)
         elif i.role == "main" or i.kind:
             i.support = diagnosis_support(view, i, kb)
     new_main = main.code.code

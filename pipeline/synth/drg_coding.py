@@ -91,9 +91,9 @@ def _dearer(a: Result, b: Result) -> bool:
     return a.drg != b.drg and wa is not None and (wb is None or wa > wb)
 
 
-def _supported(plan, spec: dict | None) -> bool:
-    """Whether the course as drawn already supports a diagnosis (``supported_by``)."""
-    spec = spec or {}
+def _supported(plan, code: str) -> bool:
+    """Whether the course as drawn already supports a diagnosis (``support`` by ICD-10 prefix)."""
+    spec = next((v for k, v in config()["support"].items() if code.startswith(k)), None) or {}
     for abbr, (op, value) in (spec.get("labs") or {}).items():
         got = plan.values.get(abbr)
         if got is not None and (got < value if op == "lt" else got > value):
@@ -106,7 +106,7 @@ def _try_mcc(b, rng) -> tuple | None:
     base = grouper.group(coded_case(p, b.slot))
     coded = {c for _, c in p.coded_other} | {p.coded_main[1]}
     for spec in rng.sample(config()["mcc"], len(config()["mcc"])):
-        if spec["code"] in coded or _supported(p, spec.get("supported_by")):
+        if spec["code"] in coded or _supported(p, spec["code"]):
             continue
         name, code = _named(spec["code"])
         p.coded_other = p.coded_other + [(name, code)]
@@ -125,7 +125,7 @@ def _condition_text(cond: dict) -> str:
     return "".join(parts)
 
 
-def _dearer_mains(p, base: Result, rng) -> list[dict]:
+def _dearer_mains(p, base: Result, rng) -> list[str]:
     """Main diagnoses of the same MDC and ICD-10 chapter letter whose medical ADRG is dearer
     than the coded group: what a 主要诊断低码高编 picks from."""
     scheme, region, _ = _tools()
@@ -143,22 +143,22 @@ def _dearer_mains(p, base: Result, rng) -> list[dict]:
             for code in a["condition"]["main_diagnosis_in"]:
                 name = scheme.diagnosis_names.get(code, "")
                 if code[0] == p.main_dx[1][0] and name and name not in text and "+" not in code:
-                    out.append({"code": code})
+                    out.append(code)
     return rng.sample(out, min(len(out), 20))
 
 
 def _try_main(b, rng) -> tuple | None:
     p, grouper = b.plan, _tools()[2]
     base = grouper.group(coded_case(p, b.slot))
-    options = [{"code": insurance(p.cond["upcode"]["code"])}] if p.cond.get("upcode") else []
+    options = [insurance(p.cond["upcode"]["code"])] if p.cond.get("upcode") else []
     options += config()["main_alternates"].get(p.cond["id"], [])
     options = rng.sample(options, len(options))
     if base.grouped:
         options += _dearer_mains(p, base, rng)
-    for spec in options:
-        if spec["code"] == p.coded_main[1] or _supported(p, spec.get("supported_by")):
+    for code in options:
+        if code == p.coded_main[1] or _supported(p, code):
             continue
-        up = _named(spec["code"])
+        up = _named(code)
         old = p.coded_main
         p.coded_main = up
         if _dearer(grouper.group(coded_case(p, b.slot)), base):
@@ -211,7 +211,7 @@ def upcode(b, rng: random.Random) -> tuple[str, list]:
             return got[1], got[2]
     p = b.plan
     coded = {c for _, c in p.coded_other}
-    options = [s for s in config()["mcc"] if s["code"] not in coded and not _supported(p, s.get("supported_by"))]
+    options = [s for s in config()["mcc"] if s["code"] not in coded and not _supported(p, s["code"])]
     name, code = _named(rng.choice(options)["code"])
     p.coded_other = p.coded_other + [(name, code)]
     p.upcoding_kind = "no_group_change"
