@@ -181,7 +181,7 @@ def test_sex_conflict_and_invalid_main():
     [f] = run("drg_sex_conflict", v, "DRG-SEX-CONFLICT")
     assert code in f.reason and "男" in f.reason
     assert run("drg_sex_conflict", V(sex="女").field("main_diagnosis", "x", code), "DRG-SEX-CONFLICT") == []
-    mains = SCHEME.main_diagnosis_mdcs()
+    mains = SCHEME.main_diagnosis_mdcs
     not_main = next(c for c in sorted(SCHEME.code_set("diagnoses")) if c not in mains)
     [f] = run("drg_invalid_main", V().field("main_diagnosis", "x", not_main), "DRG-INVALID-MAIN")
     assert not_main in f.reason

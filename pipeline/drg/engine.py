@@ -130,13 +130,13 @@ def explain(c: dict, f: Facts, scheme: Scheme) -> list[str]:
     if kind == "main_diagnosis_in":
         return [f"主要诊断 {f.main_dx} 在本组主诊表({len(v)}项)"]
     if kind == "any_diagnosis_in":
-        hit = [d for d in f.dx if d in set(v)]
-        return [f"诊断 {hit[0]} 在本组诊断表({len(v)}项)"]
+        codes = set(v)
+        return [f"诊断 {next(d for d in f.dx if d in codes)} 在本组诊断表({len(v)}项)"]
     if kind == "main_procedure_in":
         return [f"主要手术操作 {f.main_px} 在本组手术表({len(v)}项)"]
     if kind == "any_procedure_in":
-        hit = [p for p in f.px if p in set(v)]
-        return [f"手术操作 {hit[0]} 在本组手术表({len(v)}项)"]
+        codes = set(v)
+        return [f"手术操作 {next(p for p in f.px if p in codes)} 在本组手术表({len(v)}项)"]
     if kind == "main_procedure_in_table":
         return [f"主要手术操作 {f.main_px} 属于 {v}"]
     if kind == "any_procedure_in_table":

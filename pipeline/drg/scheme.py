@@ -108,6 +108,7 @@ class Scheme:
     def drg_adrg(self) -> dict[str, str]:
         return {d["drg"]: a["adrg"] for m in self.grouping["mdcs"] for a in m["adrgs"] for d in a["drgs"]}
 
+    @functools.cached_property
     def main_diagnosis_mdcs(self) -> dict[str, list[str]]:
         """Main-diagnosis code → the MDCs whose entry condition lists it (what a code may be the
         main diagnosis of)."""

@@ -19,6 +19,7 @@ checks and the score stage (which stores it in ``drg_groups``) read the same ass
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -86,7 +87,8 @@ class Assessment:
     coded: Result | None = None
     supported_case: Case | None = None
     supported: Result | None = None
-    supported_main: dict | None = None    # {code, name, source, evidence}
+    supported_main: dict | None = None    # {code, name, written, source, found, evidence}
+    supported_main_item: Item | None = None
 
     @property
     def grouped(self) -> bool:
@@ -332,13 +334,14 @@ def _list_candidates(view: RecordView, scheme: Scheme, coded_main: str | None):
 
 
 def _best_main(view: RecordView, scheme: Scheme, kb: dict, coded_main: str | None) -> tuple[dict, Item] | None:
-    mains = scheme.main_diagnosis_mdcs()
+    mains = scheme.main_diagnosis_mdcs
     for f, code, source, written in _list_candidates(view, scheme, coded_main):
         if code not in mains:
             continue
         cand = Item("main", Field(f.name, written, f.seq, f.raw, code, f.at, f.page_id, f.line_id),
                     codes_mod.Code(f.code or written, code, codes_mod.OK, scheme.diagnosis_names.get(code)))
-        sup = diagnosis_support(view, cand, kb)
+        cand.support = diagnosis_support(view, cand, kb)
+        sup = cand.support
         if sup.supported:
             return {"code": code, "name": cand.code.name, "written": written, "source": source,
                     "found": sup.found, "evidence": [view.field_evidence(f).to_dict()] + [e.to_dict() for e in sup.evidence]}, cand
@@ -347,11 +350,9 @@ def _best_main(view: RecordView, scheme: Scheme, kb: dict, coded_main: str | Non
 
 # --- the assessment ------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=4)
 def _grouper(scheme: Scheme) -> Grouper:
-    cache = scheme.__dict__.setdefault("_pipeline_grouper", {})
-    if "g" not in cache:
-        cache["g"] = Grouper(scheme, check_codes=True)
-    return cache["g"]
+    return Grouper(scheme, check_codes=True)
 
 
 def assess(view: RecordView, kb: dict, region_name: str, similarity: float = 0.6) -> Assessment:
@@ -391,8 +392,8 @@ def _assess(view: RecordView, kb: dict, region_name: str, similarity: float) -> 
     if main.support and not main.support.supported:
         best = _best_main(view, scheme, kb, main.code.code)
         if best is not None:
-            a.supported_main, cand = best
-            new_main = cand.code.code
+            a.supported_main, a.supported_main_item = best
+            new_main = a.supported_main_item.code.code
     keep_dx = [i.code.code for i in items if i.role == "other" and i.code.code
                and (i.support is None or i.support.supported)]
     keep_px = [i.code.code for i in items if i.role == "procedure" and i.code.code and i.support.supported]

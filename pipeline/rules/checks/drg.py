@@ -59,11 +59,8 @@ def drg_upcoding(view: RecordView, params: dict, kb: dict) -> list[Flag]:
               f"{_removed_text(a)}后入组 {s.drg} {s.drg_name or s.status}（权重{_w(a.weight(s))}）{main}；"
               f"疑似高套分组，涉及金额 ({_w(a.weight(c))}−{_w(a.weight(s))})×{a.region.rate:g}元/权重 = {a.amount:.2f}元{example}")
     evidence = [view.field_evidence(i.field) for i in a.removed]
-    if a.supported_main:
-        main_f = next((f for f in view.fields if f.line_id is not None
-                       and f.line_id == a.supported_main["evidence"][0].get("line_id")), None)
-        if main_f is not None:
-            evidence.append(view.field_evidence(main_f))
+    if a.supported_main_item is not None:
+        evidence += [view.field_evidence(a.supported_main_item.field)] + a.supported_main_item.support.evidence[:1]
     return [Flag(rule_id="", key=f"{c.drg}>{s.drg}", reason=reason, evidence=evidence, amount=a.amount,
                  details=details(a))]
 
@@ -78,7 +75,7 @@ def sex_specific(scheme: Scheme) -> dict[str, frozenset]:
         sex = next((p["sex"] for p in parts if "sex" in p), None)
         sex_of[m["mdc"]] = sex
     out: dict[str, set] = {"男": set(), "女": set()}
-    for code, mdcs in scheme.main_diagnosis_mdcs().items():
+    for code, mdcs in scheme.main_diagnosis_mdcs.items():
         sexes = {sex_of[m] for m in mdcs}
         if sexes == {1}:
             out["男"].add(code)
@@ -94,7 +91,7 @@ def _items(view: RecordView, kb: dict, params: dict) -> Assessment:
 def drg_invalid_main(view: RecordView, params: dict, kb: dict) -> list[Flag]:
     a = _items(view, kb, params)
     main = next((i for i in a.items if i.role == "main" and i.code.code), None)
-    if main is None or main.code.code in a.scheme.main_diagnosis_mdcs():
+    if main is None or main.code.code in a.scheme.main_diagnosis_mdcs:
         return []
     return [Flag(rule_id="", key=main.code.code, evidence=[view.field_evidence(main.field)],
                  reason=(f"主要诊断{main.label}不在{a.scheme.title}任何MDC的主要诊断表中，不能作为主要诊断"
