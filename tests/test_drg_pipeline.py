@@ -249,3 +249,11 @@ def test_newborn_front_page_fields_are_read():
     seg = segment(page_lines([front]), config.load())
     got = {v.name: v.value for v in seg.fields if v.seq == 0}
     assert (got["age"], got["age_days"], got["birth_weight"]) == ("0", "6", "2450")
+
+
+def test_a_name_written_the_usual_way_supports_the_code():
+    v = V().field("main_diagnosis", "手术后恶性肿瘤化学治疗", "Z51.102").field("other_diagnosis", "结肠恶性肿瘤", "C18.900")
+    v.doc("入院记录", "结肠癌术后2月余，为行第8周期化疗入院。", section="主诉")
+    a = drg_assess.assess(v.view, KB, "example")
+    colon = next(i for i in a.items if i.code.code == "C18.900")
+    assert colon.support.supported and colon.support.found == "结肠癌"

@@ -187,13 +187,18 @@ def case_of(view: RecordView, items: list[Item]) -> Case:
 
 # --- support -----------------------------------------------------------------------------------
 
-def _variants(*names: str | None) -> list[str]:
+def _variants(*names: str | None, synonyms: dict | None = None) -> list[str]:
+    """The names as a record writes them: as given, without qualifiers, and with a part replaced
+    by its usual written form (``synonyms``)."""
     out = []
     for n in names:
         for v in (n, _QUALIFIERS.sub("", n or "")):
-            v = norm(v)
-            if len(v) >= 2 and v not in out:
-                out.append(v)
+            forms = [v] + [v.replace(part, alt) for part, alts in (synonyms or {}).items() if part in (v or "")
+                           for alt in alts]
+            for f in forms:
+                f = norm(f)
+                if len(f) >= 2 and f not in out:
+                    out.append(f)
     return out
 
 
@@ -270,7 +275,8 @@ def diagnosis_support(view: RecordView, item: Item, kb: dict) -> Support:
         hit = any_condition(view, entry["support"], exclude_field=item.field, skip_diagnosis_text=True)
         if hit:
             return Support(True, hit.what, [hit.evidence], looked)
-    variants = _variants(item.field.value, item.code.name, entry["name"] if entry else None)
+    variants = _variants(item.field.value, item.code.name, entry["name"] if entry else None,
+                         synonyms=kb["drg_support"]["name_synonyms"])
     looked.append(f"病历中肯定的提及(否定、不确定、鉴别诊断不计; 首页与诊断列表除外): {'、'.join(variants)}")
     sections = _clinical_sections(view)
     hit = asserted_mention(view, variants, sections, kb["drg_support"]["differential_cues"])
@@ -297,7 +303,7 @@ def _names_match(variants: list[str], text: str, threshold: float) -> bool:
 def procedure_support(view: RecordView, item: Item, threshold: float, kb: dict) -> Support:
     """An operation record, order, charge or OPERATION entity naming the procedure (substring, or
     character-bigram Dice ≥ ``threshold``)."""
-    variants = _variants(item.field.value, item.code.name)
+    variants = _variants(item.field.value, item.code.name, synonyms=kb["drg_support"]["name_synonyms"])
     looked = [f"手术记录/麻醉记录中的手术名称: {'、'.join(variants)}", "医嘱", "费用明细", "手术实体(OPERATION)"]
     for d in view.documents:
         if d.doc_type not in kb["drg_support"]["surgical_documents"] or d.line_start is None or d.line_end is None:

@@ -35,7 +35,7 @@ TABLES = {
     "drug_indications": ("drugs", ("drug", "requires_any")),
     "order_support": ("items", ("item", "routes", "terms")),   # + frequencies: {abbrev: doses/day}
     "planned_cycles": (None, ("icd", "terms", "emergency_terms", "transfer_discharge_modes")),
-    "drg_support": (None, ("differential_cues", "surgical_documents")),
+    "drg_support": (None, ("differential_cues", "surgical_documents", "name_synonyms")),
 }
 CONDITION_KEYS = {"icd", "terms", "lab", "orders", "long_orders", "charges"}
 DIAGNOSIS_FIELDS = ("main_diagnosis", "other_diagnosis", "admission_diagnosis", "discharge_diagnosis")
