@@ -257,3 +257,13 @@ def test_a_name_written_the_usual_way_supports_the_code():
     a = drg_assess.assess(v.view, KB, "example")
     colon = next(i for i in a.items if i.code.code == "C18.900")
     assert colon.support.supported and colon.support.found == "结肠癌"
+
+
+@pytest.mark.parametrize("written,code", [("社区获得性肺炎，非重症", "J15.902"), ("急性胃肠炎", "A09.901"),
+                                          ("短暂性脑缺血发作", "G45.900"), ("某某某某", None)])
+def test_list_diagnoses_find_their_insurance_codes_by_name(written, code):
+    from pipeline.drg import codes as codes_mod
+    got = codes_mod.diagnosis_by_name(SCHEME, written)
+    assert got == code
+    if code:   # the name found is the table's own
+        assert SCHEME.diagnosis_names[got]

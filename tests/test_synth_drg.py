@@ -38,7 +38,7 @@ def test_the_labelled_coded_group_is_what_the_grouper_makes_of_the_labelled_code
     g = Grouper(SCHEME)
     for lab in labels:
         p = lab["patient"]
-        case = Case(sex=SEX[p["sex"]], age=p["age"], age_day=None if p["age"] else 30, weight=None if p["age"] else 3200,
+        case = Case(sex=SEX[p["sex"]], age=p["age"], age_day=None if p["age"] else 30,
                     dx=[lab["main_diagnosis"]["code"]] + [d["code"] for d in lab["other_diagnoses"]],
                     px=[x["code"] for x in lab["procedures"]])
         assert g.group(case).drg == lab["drg"]["coded"]["drg"], lab["admission_no"]

@@ -62,10 +62,24 @@ def _name_index(scheme: Scheme) -> dict[str, str]:
     return out
 
 
-def diagnosis_by_name(scheme: Scheme, name: str) -> str | None:
+def _bigrams(s: str) -> set[str]:
+    return {s[i:i + 2] for i in range(len(s) - 1)}
+
+
+@functools.lru_cache(maxsize=4)
+def _bigram_index(scheme: Scheme) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key in _name_index(scheme):
+        for b in _bigrams(key):
+            out.setdefault(b, []).append(key)
+    return out
+
+
+def diagnosis_by_name(scheme: Scheme, name: str, similarity: float = 0.6) -> str | None:
     """The 医保版 code whose name is ``name`` (spaces, brackets and commas ignored); else the code of
     the longest 医保版 name written inside it that covers at least 60% of it (急性胃肠炎 → 胃肠炎);
-    else None."""
+    else of the name most alike in character bigrams (Dice ≥ ``similarity``: 短暂性脑缺血发作 →
+    短暂性大脑缺血性发作); else None."""
     index = _name_index(scheme)
     key = _name_key(name)
     if key in index:
@@ -76,4 +90,14 @@ def diagnosis_by_name(scheme: Scheme, name: str) -> str | None:
             got = index.get(key[start:start + size])
             if got:
                 return got
-    return None
+    mine = _bigrams(key)
+    shared: dict[str, int] = {}
+    for b in mine:
+        for other in _bigram_index(scheme).get(b, ()):
+            shared[other] = shared.get(other, 0) + 1
+    best, score = None, similarity
+    for other, n in sorted(shared.items()):
+        dice = 2 * n / (len(mine) + len(_bigrams(other)))
+        if dice > score or (dice == score and best is None):
+            best, score = other, dice
+    return index[best] if best else None

@@ -68,7 +68,7 @@ def _case(plan, slot, dx: list[str], px: list[str]) -> Case:
     person = slot.person
     age = age_on(person.birth, slot.admit_at.date())
     return Case(index=slot.admission_no, sex=SEX.get(person.sex), age=age,
-                age_day=(slot.admit_at.date() - person.birth).days, weight=None if age else 3200,
+                age_day=(slot.admit_at.date() - person.birth).days, weight=None,
                 los=plan.los, leaving_type=1, dx=dx, px=px)
 
 
