@@ -532,6 +532,24 @@ def profile_show(
     from pipeline.commands import profile
 
     _exit(profile.show(hospital, profiles_dir=profiles, db_path=db))
+drg_app = typer.Typer(help="DRG grouping (CHS-DRG 1.1 and other schemes shipped as data).", no_args_is_help=True)
+app.add_typer(drg_app, name="drg")
+
+
+@drg_app.command("group")
+def drg_group(
+    cases: Path = typer.Argument(..., help="CSV with columns Index,gender,age,ageDay,weight,dept,inHospitalTime,leavingType,ICD10_DRGS,ICD9_DRGS (codes |-separated, main first; extra columns ignored)."),
+    out: Path = typer.Option(..., "--out", help="Output CSV: Index,status,mdc,adrg,drg,drg_name,trace."),
+    scheme: Optional[str] = typer.Option(None, "--scheme", help="Scheme name (default chs-drg-1.1; $MEDREVIEW_DRG_SCHEMES adds folders) or a scheme folder."),
+) -> None:
+    """Group every case; each output row has the status, MDC, ADRG, DRG, its name and the trace.
+
+    A row that cannot be read, has no sex, or has a code outside the scheme's 医保版 tables gets its
+    status and reason in the trace, and the file goes on. Exit 1 when some rows failed that way.
+    """
+    from pipeline.commands import drg
+
+    _exit(drg.group(cases, out, scheme))
 
 
 if __name__ == "__main__":

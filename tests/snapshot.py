@@ -7,7 +7,7 @@ VOLATILE = {"id", "created_at", "updated_at", "seen_at", "applied_at", "started_
             "patient_key"}
 ID_KEYS = {"page_id", "line_id", "record_id", "section_id", "document_id", "flag_id", "charge_ids"}
 TABLES = ("records", "pages", "lines", "documents", "sections", "fields", "labs", "orders", "charges",
-          "entities", "flags", "scores")
+          "entities", "flags", "scores", "drg_groups")
 
 
 def _strip(value):

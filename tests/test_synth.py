@@ -17,7 +17,6 @@ from pipeline.synth import catalog, generate
 from pipeline.synth.claims import HEADER
 from pipeline.synth.kinds import TYPES
 from pipeline.synth.people import id_number_valid
-from pipeline.synth.violations import UNSUPPORTED_CC
 
 DT = "%Y-%m-%d %H:%M"
 
@@ -79,7 +78,6 @@ def test_diagnosis_and_procedure_codes_exist_in_national_tables(shared_data):
     codes += [(c["upcode"]["code"], c["upcode"]["name"]) for c in cat.conditions if c.get("upcode")]
     codes += [(d["code"], d["name"]) for c in cat.conditions for d in c["other_dx"]]
     codes += [(m["code"], m["name"]) for m in cat.comorbidities.values()]
-    codes += [(code, name) for name, code in UNSUPPORTED_CC]
     for code, name in codes:
         assert icd10.get(code) == name, (code, name, icd10.get(code))
     for c in cat.conditions:

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from pipeline import store
-from pipeline.report import excel, figures, html, mask as masking, notice, pdf as pdf_mod
+from pipeline.report import casemix, excel, figures, html, mask as masking, notice, pdf as pdf_mod
 from pipeline.report.settings import ReportSettings, SettingsError, load as load_settings
 
 __all__ = ["ReportSettings", "SettingsError", "load_settings", "write_report"]
@@ -32,6 +32,7 @@ def write_report(db, out_dir, *, mask: bool = True, pdf: bool = False, notices: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fig = figures.collect(db, batch_name=batch_name or _db_name(db), hospital_names=settings.hospitals)
+    fig["casemix"] = casemix.collect(db)
     rows = figures.findings(db, hospital_names=settings.hospitals)
     if mask:
         rows = masking.mask_findings(db, rows)

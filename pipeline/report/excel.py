@@ -16,6 +16,7 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from pipeline.report import casemix
 from pipeline.report.settings import ReportSettings
 
 BOLD = Font(bold=True)
@@ -213,7 +214,11 @@ def failures_sheet(wb, fig, findings, settings):
            fig["coverage"]["inputs"]["rejected_list"], widths=False)
 
 
-SHEETS = [summary, rules_sheet, classes_sheet, findings_sheet, hospital_sheets, rule_sheets, failures_sheet]
+def casemix_sheet(wb, fig, findings, settings):
+    casemix.excel_sheet(wb, fig.get("casemix"), _put, BOLD)
+
+
+SHEETS = [summary, rules_sheet, classes_sheet, findings_sheet, hospital_sheets, rule_sheets, casemix_sheet, failures_sheet]
 
 
 def write(fig: dict, findings: list[dict], path: Path, settings: ReportSettings | None = None) -> Path:

@@ -13,7 +13,7 @@ from typing import Callable
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from pipeline.report import svg
+from pipeline.report import casemix, svg
 from pipeline.report.settings import ReportSettings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -90,6 +90,11 @@ def findings_section(fig, findings, settings):
     return {"findings": findings}
 
 
+def casemix_section(fig, findings, settings):
+    cm = fig.get("casemix")
+    return {"cm": cm, "cm_rows": casemix.hospital_rows(cm)} if cm else None
+
+
 def footer(fig, findings, settings):
     return {"versions": fig["versions"]}
 
@@ -102,6 +107,7 @@ SECTIONS: list[Section] = [
     Section("rule_classes", "分规则类别", rule_classes),
     Section("appeals", "申诉情况", appeals),
     Section("findings", "确认违规明细", findings_section),
+    Section("casemix", "病组结构（DRG）", casemix_section),
     Section("footer", None, footer),
 ]
 

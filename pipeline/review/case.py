@@ -189,6 +189,7 @@ def case_view(
             "appeal": appeal_events.APPEAL_LABELS.get(st.appeal) if st.appeal else None,
             "rule_class": rule_class(kn, (rule_info(f["rule_id"]) or {}).get("rule_class") or f["category"]),
             "knowledge": kn,
+            "details": _details(f.get("details")),
         })
     current = next((f for f in flags if f["id"] == flag_id), None)
     if current is None:
@@ -295,3 +296,8 @@ def next_flag_id(case: dict, after_flag_id: int | None) -> int | None:
     order = flags[k:] + flags[:k]
     return next((f["id"] for f in order if f["state"] == "pending"), None)
 
+
+def _details(raw) -> dict | None:
+    """A flag's structured details (``flags.details``) when stored as a JSON object, else None."""
+    d = parse_json(raw, None)
+    return d if isinstance(d, dict) else None

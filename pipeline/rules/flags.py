@@ -20,6 +20,9 @@ class Flag:
     # record does not give → 可疑), which then replaces the rule's default.
     knowledge: dict | None = None
     point_severity: str | None = None
+    # Set by the DRG checks: both groups, weights, what was unsupported and what was looked at
+    # (``flags.details``, migration m0150).
+    details: dict | None = None
     # Filled from the catalogue rule that raised it (stamp):
     rule_name: str = ""
     category: str = ""
@@ -52,6 +55,7 @@ class Flag:
             "evidence": dumps([e.to_dict() for e in self.evidence]),
             "charge_ids": dumps(sorted(set(self.charge_ids))),
             "knowledge": dumps(self.knowledge) if self.knowledge is not None else None,
+            "details": dumps(self.details) if self.details is not None else None,
             "source": "system",
             "created_at": created_at,
         }

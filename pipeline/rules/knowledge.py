@@ -36,6 +36,7 @@ TABLES = {
     "order_support": ("items", ("item", "routes", "terms")),   # + frequencies: {abbrev: doses/day}
     "planned_cycles": (None, ("icd", "terms", "emergency_terms", "transfer_discharge_modes")),
     "item_methods": ("methods", ("words", "tier")),   # + grades, strip_words, prices
+    "drg_support": (None, ("differential_cues", "surgical_documents", "name_synonyms")),
 }
 CONDITION_KEYS = {"icd", "terms", "lab", "orders", "long_orders", "charges"}
 # A lab threshold: below, at most, above, at least (≤ and ≥ include the value).

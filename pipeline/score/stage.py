@@ -17,14 +17,16 @@ from pipeline import store
 from pipeline.models import registry
 from pipeline.run.options import parse_options
 from pipeline.record import view as record_view
-from pipeline.rules import ruleset
+from pipeline.drg import region as region_mod
+from pipeline.rules import drg_assess, ruleset
+from pipeline.rules.errors import CatalogueError
 from pipeline.rules.checks import cross_record
 from pipeline.score.classifier import RiskModel
 from pipeline.score.features import base_features, flag_features, rule_risk, vector
 
 log = logging.getLogger(__name__)
 FLAG_COLUMNS = ("rule_name", "category", "severity", "score", "reason", "amount", "evidence", "charge_ids",
-                "knowledge", "model_version", "created_at")
+                "knowledge", "details", "model_version", "created_at")
 
 
 def current_model(root=None) -> dict | None:
@@ -143,8 +145,12 @@ class ScoreStage:
 
     def check(self) -> None:
         """Load the catalogue, a region override and the knowledge tables now, so a bad file is a
-        usage error before any record is scored."""
+        usage error before any record is scored (the DRG region file and its scheme too)."""
         self.rules()
+        try:
+            region_mod.load(self.drg_params()["region"])
+        except region_mod.RegionError as exc:
+            raise CatalogueError(str(exc)) from None
 
     def model(self) -> dict | None:
         if self._model is False:
@@ -158,6 +164,12 @@ class ScoreStage:
 
     def _cross_ids(self) -> set[str]:
         return {r.id for r in self.rules().catalogue.rules if r.family == "cross_record"}
+
+    def drg_params(self) -> dict:
+        """The DRG upcoding rule's parameters (its region), enabled or not: every record is grouped."""
+        rule = next((r for r in self.rules().catalogue.rules if r.family == "drg" and r.check == "drg_upcoding"), None)
+        params = rule.params if rule else {}
+        return {"region": params.get("region", "example"), "similarity": params.get("procedure_name_similarity", 0.6)}
 
     def _own_ids(self) -> set[str]:
         return {r.id for r in self.rules().catalogue.rules if r.family != "cross_record"}
@@ -188,8 +200,11 @@ class ScoreStage:
         result = score(base, [flag_brief(f) for f in flags] + task["cross"], task["model"], rules.violation_types,
                        rules.version, ctx)
         created = store.now()
+        p = self.drg_params()
+        drg = drg_assess.assess(view, rules.knowledge, p["region"], p["similarity"])
         yield {
             "flags": [f.row(view.record_id, created, store.dumps) for f in flags],
+            "drg": drg.to_row(view.record_id, created, store.dumps),
             "stay": dict(stay.to_row(store.dumps), features=store.dumps(base), catalogue_version=rules.version),
             "score": result,
         }
@@ -203,6 +218,7 @@ class ScoreStage:
         db.execute(f"DELETE FROM flags WHERE record_id = ? AND source = 'system' AND rule_id NOT IN ({','.join('?' * len(known))})"
                    " AND NOT EXISTS (SELECT 1 FROM reviews v WHERE v.flag_id = flags.id)", (rid, *sorted(known)))
         store.insert_many(db, "stays", [result["stay"]], on_conflict="replace")
+        store.insert_many(db, "drg_groups", [result["drg"]], on_conflict="replace")
         self._write_score(db, rid, result["score"])
 
     def finish(self, db, record):

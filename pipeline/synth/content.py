@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from . import drg_coding
 from .plan import Plan
 
 CATEGORY_GROUPS = [  # 病案首页 cost breakdown: (label, claim categories)
@@ -139,10 +140,13 @@ class Writer:
         blocks.append(Text("药物过敏：无 死亡患者尸检：—"))
         d = p.doctors
         blocks.append(Text(f"科主任：{d['chief']} 主任（副主任）医师：{d['chief']} 主治医师：{d['attending']} 住院医师：{d['resident']}"))
+        procs = [(row, None) for row in drg_coding.extra_procedure_rows(p, d["attending"])]
         if p.surgery:
             su = p.surgery
+            procs.append(([su.code, f"{su.start:%Y-%m-%d}", su.name, d["attending"], su.anesthesia_label], None))
+        if procs:
             blocks.append(self.table([("手术及操作编码", 80), ("手术日期", 62), ("手术及操作名称", 190), ("术者", 45), ("麻醉方式", 100)],
-                                     [([su.code, f"{su.start:%Y-%m-%d}", su.name, d["attending"], su.anesthesia_label], None)]))
+                                     procs))
         blocks.append(Text(f"离院方式：{p.discharge_mode}"))
         blocks.append(Text(f"是否有出院31天内再住院计划：{p.readmission_plan}"))
         total = p.total_cost

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from . import drg_coding
 from .record import BuiltRecord
 
 
@@ -40,8 +41,10 @@ def label_of(rec: BuiltRecord, form_files: dict, scan_dpi: int | None = None) ->
         "main_diagnosis": {"name": p.coded_main[0], "code": p.coded_main[1]},
         "true_main_diagnosis": {"name": p.main_dx[0], "code": p.main_dx[1]},
         "other_diagnoses": [{"name": n, "code": c} for n, c in p.coded_other],
-        "procedures": ([{"name": p.surgery.name, "code": p.surgery.code, "at": _dt(p.surgery.start),
-                         "anesthesia": p.surgery.anesthesia_label}] if p.surgery else []),
+        "procedures": drg_coding.label_procedures(p) + (
+            [{"name": p.surgery.name, "code": p.surgery.code, "at": _dt(p.surgery.start),
+              "anesthesia": p.surgery.anesthesia_label}] if p.surgery else []),
+        "drg": p.drg,
         "total_cost": total,
         "charge_count": len(p.charges),
         "clean": not violations,

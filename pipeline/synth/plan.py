@@ -143,6 +143,12 @@ class Plan:
     discharge_mode: str = "医嘱离院"
     fasting: bool = False
     values: dict = field(default_factory=dict)  # lab abbreviation → first measured value
+    # DRG side (drg_coding.py): operations coded on the 首页 but not done, the kind of 高套分组
+    # injected, the trap written, and the DRG truth for the label
+    extra_procedures: list = field(default_factory=list)  # [(name, code, at)]
+    upcoding_kind: str | None = None
+    drg_trap: str | None = None
+    drg: dict | None = None
 
     @property
     def los(self) -> int:
@@ -197,6 +203,7 @@ class PlanBuilder:
         self.slot, self.cat, self.rng = slot, cat, rng
         self.cond = cat.conditions_by_id[slot.condition_id]
         self.injected: list = []  # violations already applied (violations.inject)
+        self.drg_rng = rng        # the DRG coding's own stream (record.py sets it)
 
     # -- helpers -----------------------------------------------------------------------------
     def at(self, day: int, hour: int, minute: int = 0, jitter: int = 0) -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from . import styles
+from . import drg_coding, styles
 from .content import write_record
 from .layout import Layout, find_page, paginate
 from .plan import Plan, build_plan
@@ -29,9 +29,17 @@ def record_rng(seed: int, index: int) -> random.Random:
 def build_record(slot: Slot, cat, seed: int, style: str | None = None) -> BuiltRecord:
     rng = record_rng(seed, slot.index)
     builder = build_plan(slot, cat, rng)
+    builder.drg_rng = drg_coding.rng_of(seed, slot.index)
+    drg_coding.recode(builder.plan)
     violations = inject(builder, slot.violations)
     plan = builder.plan
+    if not violations:
+        drg_coding.trap(builder, builder.drg_rng)
     plan.finalize()
+    plan.drg = drg_coding.truth(plan, slot)
+    for v in violations:
+        if v.type == "upcoding":
+            v.amount = plan.drg["amount"]
     record = write_record(plan, cat, rng)
     st = styles.get(style)
     # the style's own RNG (corpus passages): the plan and the labels do not depend on the style

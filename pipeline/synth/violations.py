@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from . import drg_coding
 from .kinds import VIOLATION_TYPES
 from .plan import Charge, Note, PlanBuilder, order_name
 
 DAILY_ITEMS = ("bed_general", "nursing_1", "nursing_2", "visit_fee")
-UNSUPPORTED_CC = [("呼吸衰竭", "J96.900"), ("败血症", "A41.900"), ("急性肾衰竭", "N17.900"), ("低蛋白血症", "E77.801")]
 ROUTINE_NORMAL_FINDINGS = {
     "chest_ct": "双肺未见明显异常，纵隔淋巴结未见肿大。",
     "echo": "心脏结构及功能未见明显异常。",
@@ -263,20 +263,10 @@ def drug_restriction(b: PlanBuilder) -> Violation:
 
 
 def upcoding(b: PlanBuilder) -> Violation:
-    p, rng, cond = b.plan, b.rng, b.cond
-    if cond.get("upcode") and rng.random() < 0.7:
-        up = (cond["upcode"]["name"], cond["upcode"]["code"])
-        p.coded_main = up
-        if rng.random() < 0.5:
-            p.discharge_dx_main = up
-        return Violation("upcoding",
-                         f"病案首页主要诊断为“{up[0]}”（{up[1]}），病历中症状、检查、治疗均支持“{p.main_dx[0]}”（{p.main_dx[1]}），无高编诊断依据",
-                         [("住院病案首页", f"{up[0]} {up[1]}"), ("入院记录", f"1.{p.admit_dx_lines[0]}")], amount=0.0)
-    options = [cc for cc in UNSUPPORTED_CC if cc not in p.coded_other and not (cc[0] == "低蛋白血症" and cond.get("hypoalbumin"))]
-    cc = rng.choice(options)
-    p.coded_other = p.coded_other + [cc]
-    return Violation("upcoding", f"病案首页其他诊断“{cc[0]}”（{cc[1]}）在病历中无诊断依据及相应治疗",
-                     [("住院病案首页", f"{cc[0]} {cc[1]}")], amount=0.0)
+    """高套分组 where it moves the group (drg_coding.py); the amount is set once the DRG truth is
+    known (record.py)."""
+    detail, evidence = drg_coding.upcode(b, b.drg_rng)
+    return Violation("upcoding", detail, evidence, amount=0.0)
 
 
 def doc_timeliness(b: PlanBuilder) -> Violation:
