@@ -27,6 +27,24 @@ _SPEC_TAIL = re.compile(
     r"|/" + _UNIT + r")$", re.I)
 
 
+# A drug name with one of these added is another drug (左奥硝唑 is not 奥硝唑, 艾司奥美拉唑 not
+# 奥美拉唑), however close the two names look.
+ISOMER_PREFIXES = ("左旋", "右旋", "消旋", "艾司", "左", "右")
+
+
+def isomers(a: str, b: str) -> bool:
+    """Whether one name is the other with an isomer prefix inserted (after specifications are cut)."""
+    a, b = strip_spec(a), strip_spec(b)
+    for x, y in ((a, b), (b, a)):
+        for p in ISOMER_PREFIXES:
+            i = x.find(p)
+            while i >= 0:
+                if x[:i] + x[i + len(p):] == y:
+                    return True
+                i = x.find(p, i + 1)
+    return False
+
+
 @dataclass(frozen=True)
 class PointMatch:
     """A point a charge line falls under. ``how``: code (the line's code is listed), prefix (same
@@ -145,4 +163,6 @@ class CodeIndex:
             j = int(np.argmax(sims))
             if best is None or sims[j] > best[1]:
                 best = (j, float(sims[j]))
-        return (best[0], round(best[1], 4)) if best and best[1] >= self.name_threshold else None
+        if not best or best[1] < self.name_threshold or isomers(q, self.names[best[0]]):
+            return None
+        return best[0], round(best[1], 4)
