@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from . import knowledge_cases
 from .content import write_record
 from .layout import Layout, find_page, paginate
 from .plan import Plan, build_plan
@@ -28,6 +29,8 @@ def build_record(slot: Slot, cat, seed: int) -> BuiltRecord:
     rng = record_rng(seed, slot.index)
     builder = build_plan(slot, cat, rng)
     violations = inject(builder, slot.violations)
+    knowledge_cases.annotate(builder, violations)
+    violations = violations + knowledge_cases.inject(builder, slot.knowledge)
     plan = builder.plan
     plan.finalize()
     record = write_record(plan, cat, rng)
