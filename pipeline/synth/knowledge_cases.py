@@ -101,8 +101,11 @@ def covering(code: str) -> tuple[KnowledgePoint, ...]:
 
 
 def points_of_line(c: Charge) -> list[KnowledgePoint]:
-    """The points a billed line truly falls under: by its national code, else (a local code) by
-    its exact name as a point lists it."""
+    """The points a billed line truly falls under: a case's line those of its product (whatever
+    code the bill gives it), another line those of its national code, else (a local code) those
+    that list its exact name."""
+    if c.item.startswith("kp:"):
+        return list(covering(c.item[3:]))
     code = pack_codes.normalize(c.code)
     if pack_codes.family(code) is not None:
         return covering(code)
@@ -229,6 +232,7 @@ class Pick:
     demand: object
     companions: dict = field(default_factory=dict, hash=False)   # code → {class: companion demand}
     also: dict = field(default_factory=dict, hash=False)         # code → [points of `also` classes]
+    by_name: frozenset = frozenset()   # codes whose item name names exactly the points the code falls under
 
 
 def _code_fits(code: str, case: dict, rc: str, demand) -> tuple[bool, dict, list]:
@@ -275,9 +279,19 @@ def pools() -> dict[str, tuple[Pick, ...]]:
             else:
                 good = tuple(c for c in p.med_codes if fits[c][0])
             if good:
-                picks.append(Pick(p, good, demand, {c: fits[c][1] for c in good}, {c: fits[c][2] for c in good}))
+                named = frozenset(c for c in good if {q.kp_id for q in _maps()[2].get(name_key(_side_name(p, c)), ())}
+                                  == {q.kp_id for q in covering(c)})
+                picks.append(Pick(p, good, demand, {c: fits[c][1] for c in good}, {c: fits[c][2] for c in good}, named))
         out[cid] = tuple(picks)
     return out
+
+
+def _side_name(p: KnowledgePoint, code: str) -> str:
+    """The point's name for the item ``code`` stands for (one side of a pair ``A×B``)."""
+    name = p.item_name or code
+    if "×" in name and len(p.med_codes) == 2 and code in p.med_codes:
+        return name.split("×")[p.med_codes.index(code)]
+    return name
 
 
 @functools.cache
@@ -320,9 +334,14 @@ def _local_herb(name: str) -> dict:
     return item_spec(code, name, "herb")
 
 
+def local_code(code: str) -> str:
+    """A hospital-local code for a national item ("H" + 10 hex digits: no national code has this shape)."""
+    return "H" + hashlib.sha256(code.encode()).hexdigest()[:10].upper()
+
+
 def _bill(b: PlanBuilder, spec: dict, at: datetime, qty: float, day: int) -> Charge:
     at = min(max(at, b.slot.admit_at + timedelta(minutes=5)), b.plan.day_start(day + 1) - timedelta(seconds=1))
-    c = Charge(at=at, item=f"kp:{spec['code']}", code=spec["code"], name=spec["name"], category=spec["category"],
+    c = Charge(at=at, item=f"kp:{spec.get('national', spec['code'])}", code=spec["code"], name=spec["name"], category=spec["category"],
                unit=spec["unit"], qty=qty, price=float(spec["price"]), day=day)
     b.plan.charges.append(c)
     return c
@@ -417,10 +436,12 @@ class Ctx:
         return pk, self.rng.choice(pk.codes)
 
     def spec(self, pk: Pick, code: str, unit: str | None = None) -> dict:
-        name = pk.point.item_name or code
-        if "×" in name and len(pk.point.med_codes) == 2:
-            name = name.split("×")[pk.point.med_codes.index(code)]
-        return item_spec(code, name, self.case["item"], unit)
+        """The item as the bill gives it: mostly under its national code; a share (``local_code_share``)
+        under a hospital-local code, which the checks match by name, where the name names the same points."""
+        spec = item_spec(code, _side_name(pk.point, code), self.case["item"], unit)
+        if self.rng.random() < self.params()["local_code_share"] and code in pk.by_name:
+            spec = {**spec, "code": local_code(code), "national": code}
+        return spec
 
     def drug_days(self, earliest: int = 0) -> list[int]:
         lo, hi = self.params()["drug_days"]
@@ -707,7 +728,13 @@ def _prescription(ctx: Ctx, herbs: list[tuple[str, str]], day: int) -> list[Char
     ctx.p.orders.append(Order("temp", ctx.b.order_time(done, 10, 60), text))
     out = []
     for (code, name), g in zip(herbs, grams):
-        spec = item_spec(code, name, "herb") if code.startswith("T") else _local_herb(name)
+        if not code:
+            spec = _local_herb(name)
+        else:
+            spec = item_spec(code, name, "herb")
+            same = {q.kp_id for q in _maps()[2].get(name_key(name), ())} == {q.kp_id for q in covering(code)}
+            if ctx.rng.random() < pr["local_code_share"] and same:
+                spec = {**spec, "code": local_code(code), "national": code}
         out.append(_bill(ctx.b, spec, done, g * doses, day))
     return out
 
