@@ -266,7 +266,7 @@ def pools() -> dict[str, tuple[Pick, ...]]:
         rc, reader = case["rule_class"], READERS[case["make"]]
         picks = []
         for p in points:
-            if p.rule_class != rc:
+            if p.rule_class != rc or (case.get("only") and not re.search(case["only"], _text(p))):
                 continue
             demand = reader(p)
             if demand is None:
@@ -940,7 +940,8 @@ def assign(cat, slots, *, seed: int, weights: dict) -> None:
                        and c.get("group") not in taken_groups and _feasible(cid, c, violate, f, cat, s)]
             if not options:
                 break
-            cid = rng.choices(options, [cases[o]["weight"] for o in options])[0]
+            cid = rng.choices(options, [cases[o]["weight"] if violate else cases[o].get("trap_weight", cases[o]["weight"])
+                                        for o in options])[0]
             c = cases[cid]
             taken_classes |= {c["rule_class"], *(c.get("also") or ())}
             if c.get("group"):
