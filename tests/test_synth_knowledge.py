@@ -178,3 +178,38 @@ def test_indication_diseases_are_coded_as_the_national_table_names_them(shared_d
     data = yaml.safe_load(Path(knowledge_cases.DATA).read_text(encoding="utf-8"))
     for d in data["indications"]:
         assert icd10.get(d["code"]) == d["name"], d
+
+
+def test_the_other_injectors_violations_name_the_point_their_lines_break(tmp_path):
+    """An item billed above its daily cap breaks the pack's 限定频次 point too: the label says so."""
+    generate(tmp_path, records=80, hospitals=2, seed=5, forms=(), clean_share=0.0,
+             rates={"excess_charge": 1.0, **{t: 0.0 for t in ("low_standard_admission", "split_admission", "bed_hanging",
+                                                              "duplicate_charge", "item_substitution", "over_examination",
+                                                              "drug_restriction", "upcoding", "doc_timeliness")}}, workers=1)
+    labels = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
+    over_cap = [v for lab in labels for v in lab["violations"] if v["type"] == "excess_charge" and "超过每日上限" in v["detail"]]
+    named = [v for v in over_cap if v.get("rule_class") == "医疗服务项目限定频次"]
+    daily = ("普通病房床位费", "Ⅰ级护理", "Ⅱ级护理", "住院诊查费", "心电监测")
+    assert named and all(any(d in v["detail"] for d in daily) for v in named)
+    assert all(v.get("rule_class") or not any(d in v["detail"] for d in daily) for v in over_cap)
+    assert {v["type"] for lab in labels for v in lab["violations"]} == {"excess_charge"}   # rates hold for national cases too
+
+
+def test_parenteral_nutrition_comes_with_its_screening_note():
+    from pipeline.synth import cohort
+    from pipeline.synth.record import build_record
+
+    cat = catalog.load()
+    text = knowledge_cases.config()["support_notes"][0]["text"]
+    _, slots = cohort.plan_batch(cat, records=60, hospitals=2, seed=8, clean_share=1.0, rates=None)
+    seen = 0
+    for slot in slots:
+        plan = build_record(slot, cat, 8).plan
+        nutrition = [c for c in plan.charges if any("营养风险筛查" in (q.constraint or "")
+                                                    for q in knowledge_cases.points_of_line(c))]
+        notes = [n for n in plan.notes if n.text == text]
+        assert bool(nutrition) == bool(notes), slot.condition_id
+        if nutrition:
+            assert slot.admit_at <= notes[0].at <= min(c.at for c in nutrition)
+            seen += 1
+    assert seen >= 3

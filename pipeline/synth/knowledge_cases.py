@@ -971,8 +971,9 @@ def _support_notes(b: PlanBuilder) -> None:
         lines = [c for c in p.charges if any(spec["when"] in _text(q) for q in points_of_line(c))]
         if not lines or any(n.text == spec["text"] for n in p.notes):
             continue
-        first = min(lines, key=lambda c: c.at)
-        at = max(b.slot.admit_at + timedelta(hours=6), first.at - timedelta(minutes=b.rng.randint(30, 120)))
+        first = min(lines, key=lambda c: c.at)   # the screening precedes the first dose
+        at = max(b.slot.admit_at + timedelta(minutes=10), first.at - timedelta(minutes=b.rng.randint(30, 120)))
+        at = max(b.slot.admit_at, min(at, first.at - timedelta(minutes=1)))
         p.notes = sorted(p.notes + [Note("日常病程记录", "screening", at, (at.date() - b.slot.admit_at.date()).days,
                                          text=spec["text"])], key=lambda n: n.at)
 
