@@ -1,4 +1,4 @@
-"""The sample batch's national 两库 cases (pipeline/synth/knowledge_cases.py): drawn from the shipped
+"""The sample batch's national 两库 cases (pipeline/synth/knowledge_cases.py, knowledge_pack.py): drawn from the shipped
 pack with real codes and names, a violation or a trap of every rule class, and a ground truth that
 follows from the record (sex, age, level, 险种, 医疗类别, days) independently of the checks."""
 from __future__ import annotations
@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from pipeline.packs import codes as pack_codes
-from pipeline.synth import catalog, generate, knowledge_cases
+from pipeline.synth import catalog, generate
+from pipeline.synth import knowledge_pack as kp
 from pipeline.synth.people import LEVELS
 
 
@@ -36,7 +37,7 @@ def _cases(lab):
 
 def test_every_rule_class_gets_violations_and_traps(batch):
     labels, _, _ = batch
-    classes = {c["rule_class"] for c in knowledge_cases.config()["cases"].values()}
+    classes = {c["rule_class"] for c in kp.config()["cases"].values()}
     violated = {v["rule_class"] for lab in labels for v in _cases(lab)[0]}
     trapped = {t["rule_class"] for lab in labels for t in _cases(lab)[1]}
     assert violated == classes
@@ -51,7 +52,7 @@ def test_every_rule_class_gets_violations_and_traps(batch):
 
 def test_lines_carry_the_points_real_codes_and_names(batch):
     labels, claims, _ = batch
-    points = knowledge_cases.national().points
+    points = kp.national().points
     checked = local = 0
     for lab in labels:
         rows = claims[lab["admission_no"]]
@@ -65,12 +66,12 @@ def test_lines_carry_the_points_real_codes_and_names(batch):
                 if pack_codes.family(code) is None:
                     # a hospital-local code: its name names the point (the checks match it by name)
                     if code.startswith("H") and len(code) == 11:
-                        named = knowledge_cases._maps()[2].get(knowledge_cases.name_key(r["项目名称"]), [])
+                        named = kp.points_named(r["项目名称"])
                         assert point.rule_class in {q.rule_class for q in named}, r["项目名称"]
                         local += 1
                     continue
                 # the line's code is listed (or its product is) by a point of the class that names it
-                names = {n for q in knowledge_cases.covering(code) if q.rule_class == point.rule_class
+                names = {n for q in kp.covering(code) if q.rule_class == point.rule_class
                          for n in (q.item_name or "").split("×")}
                 assert r["项目名称"] in names, (r["项目名称"], code)
                 checked += 1
@@ -79,7 +80,7 @@ def test_lines_carry_the_points_real_codes_and_names(batch):
 
 def test_the_truth_follows_from_the_record(batch):
     labels, claims, levels = batch
-    points = knowledge_cases.national().points
+    points = kp.national().points
     seen = defaultdict(int)
     for lab in labels:
         rows = claims[lab["admission_no"]]
@@ -87,11 +88,11 @@ def test_the_truth_follows_from_the_record(batch):
         for v in _cases(lab)[0]:
             rc, point = v["rule_class"], points[v["kp_id"]]
             if rc.endswith("区分性别使用"):
-                assert knowledge_cases.read_sex(point) not in (None, sex)
+                assert kp.read_sex(point) not in (None, sex)
             elif rc == "药品儿童专用":
                 assert age >= 18
             elif rc == "药品限医疗机构级别":
-                assert LEVELS[levels[lab["hospital_id"]]] < knowledge_cases.read_level(point)
+                assert LEVELS[levels[lab["hospital_id"]]] < kp.read_level(point)
             elif rc == "药品限就医方式":
                 assert {r["医疗类别"] for r in rows} & {"急诊留观", "普通门诊"}
             elif rc in ("药品限工伤保险", "药品限生育保险"):
@@ -99,7 +100,7 @@ def test_the_truth_follows_from_the_record(batch):
             elif rc == "药品限支付疗程":
                 days = {r["费用发生时间"][:10] for r in rows if r["医保项目编码"] in point.med_codes
                         or pack_codes.prefix_key(r["医保项目编码"]) in {pack_codes.prefix_key(c) for c in point.med_codes}}
-                assert len(days) > knowledge_cases.read_days(point)
+                assert len(days) > kp.read_days(point)
             elif rc == "医疗服务项目重复收费":
                 a, b = (rows[i - 1] for i in v["charge_rows"])
                 assert a["费用发生时间"][:10] == b["费用发生时间"][:10]
@@ -108,11 +109,11 @@ def test_the_truth_follows_from_the_record(batch):
             rc = t["rule_class"]
             point = points.get(t["kp_id"]) if t["kp_id"] else None
             if rc.endswith("区分性别使用"):
-                assert knowledge_cases.read_sex(point) == sex
+                assert kp.read_sex(point) == sex
             elif rc in ("药品儿童专用", "医疗服务项目儿童专用"):
                 assert age < 18
             elif rc == "药品限医疗机构级别":
-                assert LEVELS[levels[lab["hospital_id"]]] >= knowledge_cases.read_level(point)
+                assert LEVELS[levels[lab["hospital_id"]]] >= kp.read_level(point)
             elif rc == "药品限工伤保险":
                 assert {r["险种类型"] for r in rows} == {"工伤保险"}
             elif rc == "药品限生育保险":
@@ -126,48 +127,46 @@ def test_catalogue_codes_are_real_or_cannot_collide():
     """A service item carries the national code the pack lists for its exact name, or a code no
     national code can equal (a colliding code made the national checks flag the wrong item)."""
     cat = catalog.load()
-    by_name = knowledge_cases._maps()[2]
     for iid, it in {**cat.items, **cat.drugs}.items():
         code = pack_codes.normalize(it["code"])
         if pack_codes.family(code) is None:
             continue
-        listed = [p for p in knowledge_cases.covering(code)]
+        listed = list(kp.covering(code))
         assert listed, (iid, code)
-        named = by_name.get(knowledge_cases.name_key(it["name"]), [])
+        named = kp.points_named(it["name"])
         assert {p.kp_id for p in named} & {p.kp_id for p in listed}, (iid, it["name"], code)
 
 
 def test_supportive_drugs_respect_the_packs_level_restrictions():
     cat = catalog.load()
-    by_name = knowledge_cases._maps()[2]
     for spec in cat.supportive.values():
         for d in spec["drugs"]:
             drug = cat.drugs[d]
-            needs = [knowledge_cases.read_level(p) for p in by_name.get(knowledge_cases.name_key(drug["name"]), [])
+            needs = [kp.read_level(p) for p in kp.points_named(drug["name"])
                      if p.rule_class == "药品限医疗机构级别"]
             if needs:
                 assert LEVELS[drug.get("min_level", "一级")] >= max(needs), d
 
 
 def test_herbs_of_a_compound_prescription_are_not_listed_herbs():
-    herbs = knowledge_cases.ordinary_herbs()
-    listed = {p.item_name for p in knowledge_cases.national().points.values() if p.rule_class.startswith("中药饮片")}
+    herbs = kp.ordinary_herbs()
+    listed = {p.item_name for p in kp.national().points.values() if p.rule_class.startswith("中药饮片")}
     assert len(herbs) >= 5 and not set(herbs) & listed
 
 
 def test_readers_and_prices():
-    kp = knowledge_cases.KnowledgePoint
-    assert knowledge_cases.read_sex(kp("a", "药品区分性别使用", constraint="用于女性紧急避孕。")) == "女"
-    assert knowledge_cases.read_sex(kp("b", "药品区分性别使用", constraint="用于男性乳房女性化。")) is None
-    child = knowledge_cases.read_child(kp("c", "药品限儿童使用", item_name="复方聚乙二醇", constraint="限2岁至11岁儿童慢性便秘。"))
+    point = kp.KnowledgePoint
+    assert kp.read_sex(point("a", "药品区分性别使用", constraint="用于女性紧急避孕。")) == "女"
+    assert kp.read_sex(point("b", "药品区分性别使用", constraint="用于男性乳房女性化。")) is None
+    child = kp.read_child(point("c", "药品限儿童使用", item_name="复方聚乙二醇", constraint="限2岁至11岁儿童慢性便秘。"))
     assert child.allows(5, 2000) and not child.allows(1, 400) and not child.allows(12, 4500)
-    neonate = knowledge_cases.read_child(kp("d", "医疗服务项目儿童专用", constraint="新生儿专用项目"))
+    neonate = kp.read_child(point("d", "医疗服务项目儿童专用", constraint="新生儿专用项目"))
     assert neonate.allows(0, 20) and not neonate.allows(0, 40)
-    assert knowledge_cases.read_level(kp("e", "药品限医疗机构级别", constraint="限二级及以上医疗机构。")) == 2
-    assert knowledge_cases.read_level(kp("f", "药品限医疗机构级别", constraint="限二级及以上医疗机构癌症患者。")) is None
-    assert knowledge_cases.read_interval(kp("g", "医疗服务项目周期超频次", constraint="诊疗规范：糖化血红蛋白水平反映近2-3个月的平均血糖水平。")) == 60
-    a = knowledge_cases.item_spec("003310030220000", "阑尾切除术", "service")
-    assert a == knowledge_cases.item_spec("003310030220000", "阑尾切除术", "service")   # the same code, the same price
+    assert kp.read_level(point("e", "药品限医疗机构级别", constraint="限二级及以上医疗机构。")) == 2
+    assert kp.read_level(point("f", "药品限医疗机构级别", constraint="限二级及以上医疗机构癌症患者。")) is None
+    assert kp.read_interval(point("g", "医疗服务项目周期超频次", constraint="诊疗规范：糖化血红蛋白水平反映近2-3个月的平均血糖水平。")) == 60
+    a = kp.item_spec("003310030220000", "阑尾切除术", "service")
+    assert a == kp.item_spec("003310030220000", "阑尾切除术", "service")   # the same code, the same price
     assert a["category"] == "手术费" and a["price"] == int(a["price"])
 
 
@@ -175,7 +174,7 @@ def test_readers_and_prices():
 def test_indication_diseases_are_coded_as_the_national_table_names_them(shared_data):
     path = shared_data / "icd/icd10_national_clinical_v1.1.csv"
     icd10 = {row["code"]: row["name"] for row in csv.DictReader(path.open(encoding="utf-8"))}
-    data = yaml.safe_load(Path(knowledge_cases.DATA).read_text(encoding="utf-8"))
+    data = yaml.safe_load(Path(kp.DATA).read_text(encoding="utf-8"))
     for d in data["indications"]:
         assert icd10.get(d["code"]) == d["name"], d
 
@@ -200,13 +199,13 @@ def test_parenteral_nutrition_comes_with_its_screening_note():
     from pipeline.synth.record import build_record
 
     cat = catalog.load()
-    text = knowledge_cases.config()["support_notes"][0]["text"]
+    text = kp.config()["support_notes"][0]["text"]
     _, slots = cohort.plan_batch(cat, records=60, hospitals=2, seed=8, clean_share=1.0, rates=None)
     seen = 0
     for slot in slots:
         plan = build_record(slot, cat, 8).plan
         nutrition = [c for c in plan.charges if any("营养风险筛查" in (q.constraint or "")
-                                                    for q in knowledge_cases.points_of_line(c))]
+                                                    for q in kp.points_of_line(c))]
         notes = [n for n in plan.notes if n.text == text]
         assert bool(nutrition) == bool(notes), slot.condition_id
         if nutrition:

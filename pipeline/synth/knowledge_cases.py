@@ -1,6 +1,6 @@
 """National 两库 cases of the sample batch: violations of the rule classes the shipped national pack
 executes and traps that must stay clean, with drugs and service items drawn from the pack (their
-national codes and names). Parameters and the readers of a point's demand are in
+national codes and names; ``knowledge_pack`` reads the pack). Parameters are in
 ``data/knowledge_cases.yaml``.
 
 ``assign`` runs once per batch after the cohort (its own RNG, so the rest of the batch is drawn as
@@ -14,330 +14,20 @@ national rule class their lines also break (a daily item billed above its cap is
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import random
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-
-import yaml
-
-import unicodedata
 
 from pipeline.packs import codes as pack_codes
-from pipeline.packs import store
-from pipeline.packs.active import PackSet
 from pipeline.packs.schema import KnowledgePoint
 
+from . import knowledge_pack as kp
+from .knowledge_pack import Pick
 from .people import INSURANCE_LABELS, LEVELS, age_on
 from .plan import Charge, Note, Order, PlanBuilder
 from .violations import Violation
 
-DATA = Path(__file__).parent / "data" / "knowledge_cases.yaml"
 LEVEL_NAMES = {1: "一级", 2: "二级", 3: "三级"}
-CN_LEVEL = {"二": 2, "三": 3}
-
-
-@functools.cache
-def config() -> dict:
-    with DATA.open(encoding="utf-8") as fh:
-        cfg = yaml.safe_load(fh)
-    if not isinstance(cfg, dict) or cfg.get("version") != 1:
-        raise ValueError(f"{DATA}: expected version 1")
-    for cid, c in cfg["cases"].items():
-        for key in ("rule_class", "make", "item", "type", "weight"):
-            if key not in c:
-                raise ValueError(f"{DATA}: case {cid} has no {key}")
-        if c["make"] not in MAKERS:
-            raise ValueError(f"{DATA}: case {cid}: unknown make {c['make']}")
-    return cfg
-
-
-@functools.cache
-def national() -> PackSet:
-    """The shipped national pack alone: a batch must not depend on the packs a user imported."""
-    return PackSet((store.national(),))
-
-
-# --- the pack as the generator reads it --------------------------------------------------------
-
-def name_key(name: str | None) -> str:
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name or ""))
-
-
-def _item_names(p: KnowledgePoint) -> list[str]:
-    """The names a point gives its items: both sides of a pair ``A×B``, else its item name."""
-    sides = (p.item_name or "").split("×")
-    return [name_key(s) for s in sides if name_key(s)]
-
-
-@functools.cache
-def _maps() -> tuple[dict, dict, dict]:
-    by_code: dict[str, list[KnowledgePoint]] = {}
-    by_prefix: dict[str, list[KnowledgePoint]] = {}
-    by_name: dict[str, list[KnowledgePoint]] = {}
-    for p in sorted(national().points.values(), key=lambda p: p.kp_id):
-        for c in p.med_codes:
-            by_code.setdefault(c, []).append(p)
-        for key in dict.fromkeys(pack_codes.prefix_key(c) for c in p.med_codes):
-            if key:
-                by_prefix.setdefault(key, []).append(p)
-        for n in _item_names(p):
-            by_name.setdefault(n, []).append(p)
-    return by_code, by_prefix, by_name
-
-
-@functools.cache
-def covering(code: str) -> tuple[KnowledgePoint, ...]:
-    """The points a national code falls under: those listing it, and those listing another
-    package or maker of the same product (``pipeline.packs.codes.prefix_key``)."""
-    by_code, by_prefix, _ = _maps()
-    out = {p.kp_id: p for p in by_code.get(code, ())}
-    for p in by_prefix.get(pack_codes.prefix_key(code) or "", ()):
-        out.setdefault(p.kp_id, p)
-    return tuple(out.values())
-
-
-def points_of_line(c: Charge) -> list[KnowledgePoint]:
-    """The points a billed line truly falls under: a case's line those of its product (whatever
-    code the bill gives it), another line those of its national code, else (a local code) those
-    that list its exact name."""
-    if c.item.startswith("kp:"):
-        return list(covering(c.item[3:]))
-    code = pack_codes.normalize(c.code)
-    if pack_codes.family(code) is not None:
-        return covering(code)
-    return _maps()[2].get(name_key(c.name), [])
-
-
-def _text(p: KnowledgePoint) -> str:
-    return (p.constraint or "").strip()
-
-
-def read_sex(p: KnowledgePoint) -> str | None:
-    words = config()["readers"]["sex"]
-    t = f"{_text(p)} {p.item_name or ''}"
-    hits = {s for s, ws in words.items() if any(w in t for w in ws)}
-    return hits.pop() if len(hits) == 1 else None
-
-
-@dataclass(frozen=True)
-class AgeRule:
-    """Ages a point allows: min_years ≤ age, age < below_years, age ≤ max_years, days ≤ max_days."""
-
-    min_years: int | None = None
-    below_years: int | None = None
-    max_years: int | None = None
-    max_days: int | None = None
-
-    def allows(self, years: int, days: int) -> bool:
-        if self.max_days is not None and days > self.max_days:
-            return False
-        if self.below_years is not None and years >= self.below_years:
-            return False
-        if self.min_years is not None and years < self.min_years:
-            return False
-        return self.max_years is None or years <= self.max_years
-
-
-def read_child(p: KnowledgePoint) -> AgeRule:
-    r = config()["readers"]
-    said = _text(p) if p.rule_class == "医疗服务项目儿童专用" else p.item_name or ""
-    base = next(e for e in r["child"] if not e["words"] or any(w in said for w in e["words"]))
-    rule = AgeRule(below_years=base.get("below_years"), max_days=base.get("max_days"))
-    if p.rule_class != "药品限儿童使用":
-        return rule
-    ranges = [(int(a), int(b)) for a, b in re.findall(r["age_range"], _text(p))]
-    if ranges:
-        return AgeRule(min(a for a, _ in ranges), rule.below_years, max(b for _, b in ranges), rule.max_days)
-    mins = [int(x) for x in re.findall(r["age_min"], _text(p))]
-    return AgeRule(min(mins), rule.below_years, None, rule.max_days) if mins else rule
-
-
-def read_level(p: KnowledgePoint) -> int | None:
-    m = re.match(config()["readers"]["level"], _text(p))
-    return CN_LEVEL[m[1]] if m else None
-
-
-def read_visit(p: KnowledgePoint) -> tuple[str, ...] | None:
-    r, t = config()["readers"], _text(p)
-    if r["inpatient"] not in t:
-        return None
-    return ("住院", "急诊") if re.search(r["emergency_too"], t) else ("住院",)
-
-
-def read_days(p: KnowledgePoint) -> int | None:
-    m = re.search(config()["readers"]["max_days"], _text(p))
-    return int(m[1]) if m else None
-
-
-def read_interval(p: KnowledgePoint) -> int | None:
-    r, t = config()["readers"], _text(p)
-    m = re.search(r["interval"], t)
-    if m:
-        return int(m[1])
-    if re.search(r["weekly"], t):
-        return 7
-    m = re.search(r["reflects"], t)
-    if m:
-        return int(m[1]) * (7 if m[2] == "周" else 30)
-    return None
-
-
-def read_frequency(p: KnowledgePoint) -> tuple[str, int] | None:
-    t = _text(p).strip("。 ")
-    per_day = config()["readers"]["frequency"].get(t)
-    return ("小时" if t == "小时" else "日", per_day) if per_day else None
-
-
-def read_indication(p: KnowledgePoint) -> dict | None:
-    r, t = config()["readers"], _text(p)
-    for d in config()["indications"]:
-        phrase = d.get("phrase", d["name"])
-        if phrase in t and len(re.sub(r["indication_filler"], "", t.replace(phrase, ""))) <= r["indication_rest"]:
-            return d
-    return None
-
-
-# What a point of each kind demands, as the generator reads it (None: not drawn).
-READERS = {
-    "sex": read_sex,
-    "child": read_child,
-    "level": read_level,
-    "visit": read_visit,
-    "insurance": lambda p: True,
-    "course": lambda p: (read_days(p), read_interval(p)) if read_days(p) or read_interval(p) else None,
-    "frequency": read_frequency,
-    "period": read_interval,
-    "working_age": lambda p: True,
-    "duplicate_pair": lambda p: True if len(p.med_codes) == 2 else None,
-    "surgery_discount": lambda p: _text(p) or None,
-    "herb_single": lambda p: True,
-    "herb_excluded": lambda p: True,
-    "second_line": lambda p: True,
-    "indication": read_indication,
-}
-COMPANION_READERS = {"sex": read_sex, "course": lambda p: read_days(p)}
-
-
-@dataclass(frozen=True)
-class Pick:
-    """A point a case may bill under: its codes that fall under no other class (``codes``; a pair
-    lists A and B), what it demands (``demand``), and per code the companion and ``also`` points."""
-
-    point: KnowledgePoint
-    codes: tuple[str, ...]
-    demand: object
-    companions: dict = field(default_factory=dict, hash=False)   # code → {class: companion demand}
-    also: dict = field(default_factory=dict, hash=False)         # code → [points of `also` classes]
-    by_name: frozenset = frozenset()   # codes whose item name names exactly the points the code falls under
-
-
-def _code_fits(code: str, case: dict, rc: str, demand) -> tuple[bool, dict, list]:
-    """Whether every point the code falls under is of the case's class (with the same demand),
-    an ``also`` class or a companion class whose demand can be read; with those demands."""
-    also, comps = set(case.get("also") or ()), case.get("companions") or {}
-    reader = READERS[case["make"]]
-    seen_comp: dict[str, object] = {}
-    also_points = []
-    for q in covering(code):
-        if q.rule_class == rc:
-            if reader(q) != demand:
-                return False, {}, []
-        elif q.rule_class in also:
-            also_points.append(q)
-        elif q.rule_class in comps:
-            d = COMPANION_READERS[comps[q.rule_class]](q)
-            if d is None or seen_comp.setdefault(q.rule_class, d) != d:
-                return False, {}, []
-        else:
-            return False, {}, []
-    return True, seen_comp, also_points
-
-
-@functools.cache
-def pools() -> dict[str, tuple[Pick, ...]]:
-    """Case id → the points it may draw, by kp_id (built once per process)."""
-    out = {}
-    points = sorted(national().points.values(), key=lambda p: p.kp_id)
-    for cid, case in config()["cases"].items():
-        rc, reader = case["rule_class"], READERS[case["make"]]
-        picks = []
-        for p in points:
-            if p.rule_class != rc or (case.get("only") and not re.search(case["only"], _text(p))):
-                continue
-            demand = reader(p)
-            if demand is None:
-                continue
-            fits = {c: _code_fits(c, case, rc, demand) for c in p.med_codes}
-            if case["make"] == "duplicate_pair":
-                if not all(f[0] for f in fits.values()):
-                    continue
-                good = p.med_codes
-            else:
-                good = tuple(c for c in p.med_codes if fits[c][0])
-            if good:
-                named = frozenset(c for c in good if {q.kp_id for q in _maps()[2].get(name_key(_side_name(p, c)), ())}
-                                  == {q.kp_id for q in covering(c)})
-                picks.append(Pick(p, good, demand, {c: fits[c][1] for c in good}, {c: fits[c][2] for c in good}, named))
-        out[cid] = tuple(picks)
-    return out
-
-
-def _side_name(p: KnowledgePoint, code: str) -> str:
-    """The point's name for the item ``code`` stands for (one side of a pair ``A×B``)."""
-    name = p.item_name or code
-    if "×" in name and len(p.med_codes) == 2 and code in p.med_codes:
-        return name.split("×")[p.med_codes.index(code)]
-    return name
-
-
-@functools.cache
-def ordinary_herbs() -> tuple[str, ...]:
-    """Herbs of a compound prescription that no point lists (nor a name that holds one or is held)."""
-    listed = [name_key(p.item_name) for p in national().points.values()
-              if p.rule_class in ("中药饮片单方使用不予支付", "中药饮片单复方均不予支付") and p.item_name]
-    return tuple(h for h in config()["herbs"] if not any(h in n or n in h for n in listed))
-
-
-# --- items and lines -------------------------------------------------------------------------
-
-def _fraction(code: str, salt: str) -> float:
-    return int(hashlib.sha256(f"{salt}:{code}".encode()).hexdigest()[:12], 16) / 16 ** 12
-
-
-def _price(code: str, lo: float, hi: float, step: float = 0.01) -> float:
-    return max(step, round(round((lo + (hi - lo) * _fraction(code, "price")) / step) * step, 2))
-
-
-def item_spec(code: str, name: str, kind: str, unit: str | None = None) -> dict:
-    """An item billed under its national code: name, category, unit, price (drawn from the code),
-    and for a drug the route and frequency its form takes."""
-    pr = config()["prices"]
-    if kind == "drug":
-        form = next(f for f in pr["drug_forms"] if not f["words"] or any(w in name for w in f["words"]))
-        return {"code": code, "name": name, "category": pr["drug_categories"].get(code[:1], "西药费"), "unit": form["unit"],
-                "price": _price(code, *form["price"]), "route": form["route"], "freq": form["freq"]}
-    if kind == "herb":
-        h = pr["herb"]
-        return {"code": code, "name": name, "category": h["category"], "unit": h["unit"], "price": _price(code, *h["price"])}
-    spec = pr["services"][max((k for k in pr["services"] if code.startswith(k)), key=len)]
-    lo, hi = pr["hourly"] if unit == "小时" else spec["price"]
-    price = _price(code, lo, hi, 1.0 if lo >= 20 else 0.1)   # price lists give services in yuan (jiao below 20)
-    return {"code": code, "name": name, "category": spec["category"], "unit": unit or "次", "price": price}
-
-
-def _local_herb(name: str) -> dict:
-    code = "HT" + hashlib.sha256(name.encode()).hexdigest()[:8].upper()
-    return item_spec(code, name, "herb")
-
-
-def local_code(code: str) -> str:
-    """A hospital-local code for a national item ("H" + 10 hex digits: no national code has this shape)."""
-    return "H" + hashlib.sha256(code.encode()).hexdigest()[:10].upper()
-
 
 def _bill(b: PlanBuilder, spec: dict, at: datetime, qty: float, day: int) -> Charge:
     at = min(max(at, b.slot.admit_at + timedelta(minutes=5)), b.plan.day_start(day + 1) - timedelta(seconds=1))
@@ -417,7 +107,7 @@ class Ctx:
         return self.b.plan
 
     def params(self) -> dict:
-        return config()["params"]
+        return kp.config()["params"]
 
     def age(self) -> tuple[int, int]:
         s = self.b.slot
@@ -425,9 +115,9 @@ class Ctx:
 
     def picks(self, ok) -> list[Pick]:
         """The case's points whose demand ``ok`` accepts and none of whose points has lines here yet."""
-        used = {q.kp_id for c in self.p.charges for q in points_of_line(c)}
-        return [pk for pk in pools()[self.cid] if ok(pk) and pk.point.kp_id not in used
-                and not any(q.kp_id in used for c in pk.codes for q in covering(c))]
+        used = {q.kp_id for c in self.p.charges for q in kp.points_of_line(c)}
+        return [pk for pk in kp.pools()[self.cid] if ok(pk) and pk.point.kp_id not in used
+                and not any(q.kp_id in used for c in pk.codes for q in kp.covering(c))]
 
     def choose(self, picks: list[Pick]) -> tuple[Pick, str] | None:
         if not picks:
@@ -438,9 +128,9 @@ class Ctx:
     def spec(self, pk: Pick, code: str, unit: str | None = None) -> dict:
         """The item as the bill gives it: mostly under its national code; a share (``local_code_share``)
         under a hospital-local code, which the checks match by name, where the name names the same points."""
-        spec = item_spec(code, _side_name(pk.point, code), self.case["item"], unit)
+        spec = kp.item_spec(code, kp.side_name(pk.point, code), self.case["item"], unit)
         if self.rng.random() < self.params()["local_code_share"] and code in pk.by_name:
-            spec = {**spec, "code": local_code(code), "national": code}
+            spec = {**spec, "code": kp.local_code(code), "national": code}
         return spec
 
     def drug_days(self, earliest: int = 0) -> list[int]:
@@ -454,7 +144,7 @@ class Ctx:
             return []
         out = [Violation(self.case["type"], detail, evidence, charges=list(charges), amount=amount,
                          context_rows=list(context), rule_class=self.case["rule_class"], kp_id=pk.point.kp_id)]
-        cases = config()["cases"]
+        cases = kp.config()["cases"]
         for q in {q.rule_class: q for q in reversed(also)}.values():   # one label per class: its first point
             kind = next((c["type"] for c in cases.values() if c["rule_class"] == q.rule_class), self.case["type"])
             out.append(Violation(kind, detail, evidence, charges=list(charges), amount=amount, rule_class=q.rule_class,
@@ -490,7 +180,7 @@ def make_sex(ctx: Ctx) -> list[Violation] | None:
     _, charges, ev = _use(ctx, pk, code)
     if not charges:
         return None
-    detail = f"{sex}性患者使用限{need}性的“{charges[0].name}”（{_text(pk.point)[:40]}）"
+    detail = f"{sex}性患者使用限{need}性的“{charges[0].name}”（{kp.text(pk.point)[:40]}）"
     return ctx.result(pk, detail, charges, ev + [_front(f"性别：{sex}")])
 
 
@@ -503,7 +193,7 @@ def make_child(ctx: Ctx) -> list[Violation] | None:
     _, charges, ev = _use(ctx, pk, code)
     if not charges:
         return None
-    detail = f"{ctx.p.age}岁患者使用“{charges[0].name}”（{pk.point.rule_class}：{_text(pk.point)[:30]}）"
+    detail = f"{ctx.p.age}岁患者使用“{charges[0].name}”（{pk.point.rule_class}：{kp.text(pk.point)[:30]}）"
     return ctx.result(pk, detail, charges, ev + [_front(f"年龄：{ctx.p.age}岁")])
 
 
@@ -521,7 +211,7 @@ def make_level(ctx: Ctx) -> list[Violation] | None:
 
 
 def make_visit(ctx: Ctx) -> list[Violation] | None:
-    if ctx.violate and any(q.rule_class == ctx.case["rule_class"] for c in ctx.p.charges for q in points_of_line(c)):
+    if ctx.violate and any(q.rule_class == ctx.case["rule_class"] for c in ctx.p.charges for q in kp.points_of_line(c)):
         return None   # another drug of the stay would break the rule too under another visit type
     got = ctx.choose(ctx.picks(lambda pk: True))
     if not got:
@@ -661,8 +351,8 @@ def make_working_age(ctx: Ctx) -> list[Violation] | None:
 def _pair_conflict(b: PlanBuilder, code: str, day: int, rc: str, mine: set[int]) -> bool:
     """Whether a line of ``code`` on ``day`` would meet the other item of any pair it belongs to."""
     same_day = [c for c in b.plan.charges if c.day == day and id(c) not in mine]
-    day_points = {q.kp_id: c for c in same_day for q in points_of_line(c) if q.rule_class == rc}
-    return any(q.kp_id in day_points for q in covering(code) if q.rule_class == rc)
+    day_points = {q.kp_id: c for c in same_day for q in kp.points_of_line(c) if q.rule_class == rc}
+    return any(q.kp_id in day_points for q in kp.covering(code) if q.rule_class == rc)
 
 
 def make_duplicate_pair(ctx: Ctx) -> list[Violation] | None:
@@ -687,7 +377,7 @@ def make_duplicate_pair(ctx: Ctx) -> list[Violation] | None:
         c_b.at = max(c_b.at, c_a.at + timedelta(minutes=5)) if d_a == d_b else c_b.at
         if not ctx.violate:
             return ctx.result(pk, f"“{c_a.name}”与其内涵项目“{c_b.name}”不在同日收费", [c_a, c_b], [])
-        detail = f"同日收取“{c_a.name}”与其项目内涵已含的“{c_b.name}”（{_text(pk.point)[:30]}）"
+        detail = f"同日收取“{c_a.name}”与其项目内涵已含的“{c_b.name}”（{kp.text(pk.point)[:30]}）"
         return ctx.result(pk, detail, [c_b], [("费用清单", c_a), ("费用清单", c_b)], context=[c_a])
     return None
 
@@ -729,24 +419,24 @@ def _prescription(ctx: Ctx, herbs: list[tuple[str, str]], day: int) -> list[Char
     out = []
     for (code, name), g in zip(herbs, grams):
         if not code:
-            spec = _local_herb(name)
+            spec = kp.local_herb(name)
         else:
-            spec = item_spec(code, name, "herb")
-            same = {q.kp_id for q in _maps()[2].get(name_key(name), ())} == {q.kp_id for q in covering(code)}
+            spec = kp.item_spec(code, name, "herb")
+            same = {q.kp_id for q in kp.points_named(name)} == {q.kp_id for q in kp.covering(code)}
             if ctx.rng.random() < pr["local_code_share"] and same:
-                spec = {**spec, "code": local_code(code), "national": code}
+                spec = {**spec, "code": kp.local_code(code), "national": code}
         out.append(_bill(ctx.b, spec, done, g * doses, day))
     return out
 
 
 def _herb_day(ctx: Ctx) -> int | None:
-    taken = {c.day for c in ctx.p.charges if c.category == config()["prices"]["herb"]["category"]}
+    taken = {c.day for c in ctx.p.charges if c.category == kp.config()["prices"]["herb"]["category"]}
     days = [d for d in _billable(ctx.b) if d not in taken]
     return ctx.rng.choice(days) if days else None
 
 
 def _ordinary(ctx: Ctx, n: int) -> list[tuple[str, str]]:
-    return [("", h) for h in ctx.rng.sample(ordinary_herbs(), min(n, len(ordinary_herbs())))]
+    return [("", h) for h in ctx.rng.sample(kp.ordinary_herbs(), min(n, len(kp.ordinary_herbs())))]
 
 
 def make_herb_single(ctx: Ctx) -> list[Violation] | None:
@@ -798,7 +488,7 @@ def _record_text(b: PlanBuilder) -> str:
 
 
 def make_second_line(ctx: Ctx) -> list[Violation] | None:
-    b, sl = ctx.b, config()["second_line"]
+    b, sl = ctx.b, kp.config()["second_line"]
     if ctx.violate and any(w in _record_text(b) for w in sl["failure_words"]):
         return None
     days = ctx.drug_days(earliest=0 if ctx.violate else 1)   # a trap's note follows the 首次病程记录
@@ -841,7 +531,7 @@ def make_indication(ctx: Ctx) -> list[Violation] | None:
         return None
     d = pk.demand
     if ctx.violate:
-        return ctx.result(pk, f"使用“{charges[0].name}”（{_text(pk.point)[:40]}），病历中无{d['name']}的诊断依据", charges, ev)
+        return ctx.result(pk, f"使用“{charges[0].name}”（{kp.text(pk.point)[:40]}），病历中无{d['name']}的诊断依据", charges, ev)
     if d.get("phrase", d["name"]) not in text:
         p = ctx.p
         p.other_dx.append((d["name"], d["code"]))
@@ -867,6 +557,7 @@ MAKERS = {
     "second_line": make_second_line,
     "indication": make_indication,
 }
+assert set(MAKERS) == set(kp.READERS)
 
 
 # --- the batch: which admissions get which cases -------------------------------------------------
@@ -879,7 +570,7 @@ def _slot_facts(s) -> dict:
 
 def _feasible(cid: str, case: dict, violate: bool, f: dict, cat, s) -> bool:
     """Whether the admission can carry the case at all (the record may still leave it out)."""
-    make, picks, pr = case["make"], pools()[cid], config()["params"]
+    make, picks, pr = case["make"], kp.pools()[cid], kp.config()["params"]
     if not picks:
         return False
     if make == "child":
@@ -902,7 +593,7 @@ def _feasible(cid: str, case: dict, violate: bool, f: dict, cat, s) -> bool:
         return pr["working_age_trap"][0] <= f["years"] <= pr["working_age_trap"][1]
     if make == "second_line" and violate:
         cond = cat.conditions_by_id[s.condition_id]
-        return not any(w in repr(cond) for w in config()["second_line"]["failure_words"])
+        return not any(w in repr(cond) for w in kp.config()["second_line"]["failure_words"])
     if make == "indication":
         if violate:
             cond = repr(cat.conditions_by_id[s.condition_id])
@@ -913,18 +604,18 @@ def _feasible(cid: str, case: dict, violate: bool, f: dict, cat, s) -> bool:
 
 def _lengthen(rng: random.Random, s, cat) -> None:
     """A stay long enough for a drug's payable days to run out: the shortest limit plus a few days."""
-    limits = [pk.demand[0] for pk in pools()["drug_course"] if pk.demand[0]] if "drug_course" in pools() else []
+    limits = [pk.demand[0] for pk in kp.pools()["drug_course"] if pk.demand[0]] if "drug_course" in kp.pools() else []
     cond = cat.conditions_by_id[s.condition_id]
     if not limits or cond.get("minor") or cond.get("chemo") or "low_standard_admission" in s.violations:
         return
-    need = min(limits) + rng.randint(*config()["params"]["course_los_extra"])
+    need = min(limits) + rng.randint(*kp.config()["params"]["course_los_extra"])
     if s.los < need:
         s.discharge_at += timedelta(days=need - s.los)
 
 
 def assign(cat, slots, *, seed: int, weights: dict) -> None:
     """Give each admission its national cases (``Slot.knowledge``); its own RNG."""
-    cfg = config()
+    cfg = kp.config()
     rng = random.Random(f"medreview-synth:{seed}:knowledge")
     cases = {cid: c for cid, c in cfg["cases"].items() if weights.get(c["type"], 0) > 0 and c["weight"] > 0}
     for s in slots:
@@ -956,7 +647,7 @@ def inject(b: PlanBuilder, wanted: list[dict]) -> list[Violation]:
     """Inject the admission's cases (after its other violations); a case the record cannot carry
     (no point fits it) is left out. Then the notes that billed drugs' points ask for."""
     out: list[Violation] = []
-    cases = config()["cases"]
+    cases = kp.config()["cases"]
     for w in wanted:
         case = cases[w["case"]]
         made = MAKERS[case["make"]](Ctx(b, w["case"], case, w["violate"], w))
@@ -967,8 +658,8 @@ def inject(b: PlanBuilder, wanted: list[dict]) -> list[Violation]:
 
 def _support_notes(b: PlanBuilder) -> None:
     p = b.plan
-    for spec in config()["support_notes"]:
-        lines = [c for c in p.charges if any(spec["when"] in _text(q) for q in points_of_line(c))]
+    for spec in kp.config()["support_notes"]:
+        lines = [c for c in p.charges if any(spec["when"] in kp.text(q) for q in kp.points_of_line(c))]
         if not lines or any(n.text == spec["text"] for n in p.notes):
             continue
         first = min(lines, key=lambda c: c.at)   # the screening precedes the first dose
@@ -988,17 +679,17 @@ def annotate(b: PlanBuilder, violations: list[Violation]) -> None:
         if v.rule_class:
             continue
         lines = v.charges + v.context_rows
-        pts = [(c, q) for c in lines for q in points_of_line(c)]
+        pts = [(c, q) for c in lines for q in kp.points_of_line(c)]
         if v.type == "excess_charge":
-            hit = next((q for c, q in pts if q.rule_class == "医疗服务项目限定频次" and read_frequency(q)
-                        and sum(x.qty for x in b.plan.charges if x.code == c.code and x.day == c.day) > read_frequency(q)[1]), None)
+            hit = next((q for c, q in pts if q.rule_class == "医疗服务项目限定频次" and kp.read_frequency(q)
+                        and sum(x.qty for x in b.plan.charges if x.code == c.code and x.day == c.day) > kp.read_frequency(q)[1]), None)
         elif v.type == "duplicate_charge" and len(lines) == 2:
             orig, dup = v.context_rows[0] if v.context_rows else lines[0], v.charges[0]
             if orig.code == dup.code:
                 hit = next((q for c, q in pts if q.rule_class == "医疗服务项目周期超频次"), None)
             else:
-                a = {q.kp_id for q in points_of_line(orig) if q.rule_class == "医疗服务项目重复收费"}
-                hit = next((q for q in points_of_line(dup) if q.kp_id in a), None)
+                a = {q.kp_id for q in kp.points_of_line(orig) if q.rule_class == "医疗服务项目重复收费"}
+                hit = next((q for q in kp.points_of_line(dup) if q.kp_id in a), None)
         elif v.type == "drug_restriction":
             hit = next((q for c, q in pts if q.rule_class == "药品限适应症"), None)
         else:
