@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import Iterable
 
 import numpy as np
@@ -26,31 +25,6 @@ _SPEC_TAIL = re.compile(
     r"|[(\[（【](?:国产|进口|[\u4e00-\u9fff]{2,4})[)\]）】]"
     r"|[*×x/:：]?\d+(?:\.\d+)?" + _UNIT + r"(?:[*×x/:：]\d*(?:\.\d+)?" + _UNIT + r"?)*"
     r"|/" + _UNIT + r")$", re.I)
-
-
-# A drug name with one of these added is another drug (左奥硝唑 is not 奥硝唑, 艾司奥美拉唑 not
-# 奥美拉唑), however close the two names look.
-ISOMER_PREFIXES = ("左旋", "右旋", "消旋", "艾司", "左", "右")
-
-
-def few_edits(a: str, b: str) -> bool:
-    """Whether ``a`` and ``b`` differ only where one character was misread, dropped or added at a
-    time (as OCR does), not by a run of characters: 哌拉西林钠他唑巴坦钠 is not 哌拉西林钠舒巴坦钠."""
-    ops = SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
-    return all(max(i2 - i1, j2 - j1) <= 1 for tag, i1, i2, j1, j2 in ops if tag != "equal")
-
-
-def isomers(a: str, b: str) -> bool:
-    """Whether one name is the other with an isomer prefix inserted (after specifications are cut)."""
-    a, b = strip_spec(a), strip_spec(b)
-    for x, y in ((a, b), (b, a)):
-        for p in ISOMER_PREFIXES:
-            i = x.find(p)
-            while i >= 0:
-                if x[:i] + x[i + len(p):] == y:
-                    return True
-                i = x.find(p, i + 1)
-    return False
 
 
 @dataclass(frozen=True)
@@ -171,9 +145,4 @@ class CodeIndex:
             j = int(np.argmax(sims))
             if best is None or sims[j] > best[1]:
                 best = (j, float(sims[j]))
-        if not best or best[1] < self.name_threshold:
-            return None
-        name = self.names[best[0]]
-        if isomers(q, name) or not (few_edits(cuts[-1], strip_spec(name)) or few_edits(q, name)):
-            return None
-        return best[0], round(best[1], 4)
+        return (best[0], round(best[1], 4)) if best and best[1] >= self.name_threshold else None
