@@ -180,13 +180,13 @@ def test_clean_records_break_no_billing_or_timeliness_rule(labels_batch):
     _, _, labels, claims = labels_batch
     for lab in (x for x in labels if x["clean"]):
         rows = claims[lab["admission_no"]]
-        per_day = defaultdict(lambda: defaultdict(int))
+        per_day = defaultdict(lambda: defaultdict(Decimal))
         seen = set()
         for r in rows:
             key = (r["费用发生时间"], r["医保项目编码"], r["数量"])
             assert key not in seen, f"duplicate line in clean record {lab['admission_no']}"
             seen.add(key)
-            per_day[r["费用发生时间"][:10]][r["医保项目编码"]] += int(r["数量"])
+            per_day[r["费用发生时间"][:10]][r["医保项目编码"]] += Decimal(r["数量"])
         for day, items in per_day.items():
             for code, qty in items.items():
                 assert qty <= caps.get(code, qty), (lab["admission_no"], day, code)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, time, timedelta
 
+from . import knowledge_cases
 from .kinds import TYPES
 from .people import Hospital, Person, age_on, make_hospitals, make_person
 from .slot import Slot
@@ -168,6 +169,7 @@ def plan_batch(cat, *, records: int, hospitals: int, seed: int, clean_share: flo
         else:
             single([])
 
+    knowledge_cases.assign(cat, slots, seed=seed, weights=weights)
     serial = {h.id: 0 for h in hosps}
     for s in slots:
         serial[s.hospital.id] += 1

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from . import drg_coding
+from .people import INSURANCE_LABELS
 from .plan import Plan
 
 CATEGORY_GROUPS = [  # 病案首页 cost breakdown: (label, claim categories)
@@ -121,7 +122,7 @@ class Writer:
     def front_page(self) -> Doc:
         p, s = self.p, self.p.slot
         person = self.person
-        pay = "城乡居民基本医疗保险" if person.occupation in ("农民", "学生", "散居儿童", "无业") else "城镇职工基本医疗保险"
+        pay = INSURANCE_LABELS[p.insurance]
         blocks = [
             Text(f"医疗机构：{s.hospital.name} 医疗付费方式：{pay}"),
             Text(f"第{2 if s.readmission else 1}次住院 病案号：{s.admission_no}"),
@@ -174,7 +175,7 @@ class Writer:
             chief = _fill(rng, rng.choice(ph["chief"]), s=sym_text, d=d, d2=d2)
             extra = "、".join(_syn(rng, ph, x) for x in rng.sample(cond["extra"], min(2, len(cond["extra"])))) or "其他不适"
             neg = "、".join(rng.sample(cond["negatives"], min(3, len(cond["negatives"])))) or "其他不适"
-            prior = _fill(rng, rng.choice(ph["prior"]), prior_drug=rng.choice(ph["prior_drug"]))
+            prior = _fill(rng, rng.choice(ph["prior_plain"] if p.plain_prior else ph["prior"]), prior_drug=rng.choice(ph["prior_drug"]))
             tpl = rng.choice(ph["hpi_peds"] if self.peds else ph["hpi"])
             # trauma, pregnancy and incidental findings have their own cause in the symptom text
             cause = "" if any(k in syms[0] for k in ("伤", "停经", "发现", "术后")) else rng.choice(ph["cause"])

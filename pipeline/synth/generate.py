@@ -22,7 +22,7 @@ from .record import build_record
 from .render_pdf import render_pdf
 from .render_scan import choose_dpi, image_pdf, scan_pages
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"  # 1.1: national 两库 cases, 险种类型 and 医疗类别 in the claims
 FORMS = ("text", "scan")
 SCAN_FORMATS = ("jpg", "png", "pdf")
 STAMPED_DOCS = ("住院病案首页", "出院记录", "费用清单")
@@ -39,6 +39,8 @@ class _Tally:
         self.readmissions: Counter = Counter()
         self.injected: Counter = Counter()
         self.amounts: Counter = Counter()
+        self.rule_classes: Counter = Counter()
+        self.traps: Counter = Counter()
 
     def add(self, label: dict) -> None:
         self.records += 1
@@ -51,6 +53,9 @@ class _Tally:
         for v in label["violations"]:
             self.injected[v["type"]] += 1
             self.amounts[v["type"]] += v["amount"]
+            if v.get("rule_class"):
+                self.rule_classes[v["rule_class"]] += 1
+        self.traps.update(t["rule_class"] for t in label["knowledge_traps"])
 
 
 def _scan_seed(seed: int, index: int) -> int:
@@ -176,6 +181,8 @@ def generate(out_dir, *, records: int = 12, hospitals: int = 2, seed: int = 0, f
         },
         "injected": {t: tally.injected[t] for t in TYPES},
         "injected_amount": {t: round(tally.amounts[t], 2) for t in TYPES},
+        "injected_rule_class": dict(sorted(tally.rule_classes.items())),
+        "traps_rule_class": dict(sorted(tally.traps.items())),
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     log.info("synth: %d records, %d pages in %.1fs", tally.records, tally.pages, time.monotonic() - started)

@@ -20,6 +20,8 @@ def label_of(rec: BuiltRecord, form_files: dict, scan_dpi: int | None = None) ->
                 "charge_rows": sorted(c.row for c in v.charges + v.context_rows)}
         if v.type == "split_admission":
             item["related_admission_no"] = s.readmission["of"]
+        if v.rule_class:
+            item.update(rule_class=v.rule_class, kp_id=v.kp_id)
         violations.append(item)
     ref_pages = rec.layout.ref_pages
     label = {
@@ -61,5 +63,8 @@ def label_of(rec: BuiltRecord, form_files: dict, scan_dpi: int | None = None) ->
         },
         "progress_notes": [{"at": _dt(n.at), "kind": n.kind, "role": n.role, "page": ref_pages[id(n)]} for n in p.notes],
         "absent_days": [f"{s.admit_at.date() + timedelta(days=d):%Y-%m-%d}" for d in p.absent_days],
+        "insurance_type": p.insurance,
+        "visit_type": p.visit_type,
+        "knowledge_traps": [t.label() for t in p.knowledge_traps],
     }
     return label

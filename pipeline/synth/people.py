@@ -40,6 +40,17 @@ class Person:
     phone: str
 
 
+LEVELS = {"一级": 1, "二级": 2, "三级": 3}
+# 险种 → how the 病案首页 (医疗付费方式) and the claims export (险种类型) write it
+INSURANCE_LABELS = {"职工": "城镇职工基本医疗保险", "居民": "城乡居民基本医疗保险", "工伤": "工伤保险", "生育": "生育保险"}
+RESIDENT_OCCUPATIONS = ("农民", "学生", "散居儿童", "无业")
+
+
+def insurance_of(person: "Person") -> str:
+    """The scheme a patient is insured under: 城乡居民 for farmers, students, children and the unemployed."""
+    return "居民" if person.occupation in RESIDENT_OCCUPATIONS else "职工"
+
+
 def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 

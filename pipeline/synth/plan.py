@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from .catalog import FREQ_PER_DAY
-from .people import age_on
+from .people import LEVELS, age_on, insurance_of
 from .slot import Slot
 
 
@@ -149,6 +149,10 @@ class Plan:
     upcoding_kind: str | None = None
     drg_trap: str | None = None
     drg: dict | None = None
+    insurance: str = "职工"  # 险种: 职工 / 居民 / 工伤 / 生育 (people.INSURANCE_LABELS)
+    visit_type: str = "住院"  # 医疗类别 in the claims export: 住院 / 急诊 / 门诊
+    plain_prior: bool = False  # 现病史 names no earlier treatment that failed (knowledge_cases)
+    knowledge_traps: list = field(default_factory=list)  # uses of the national knowledge that stay clean
 
     @property
     def los(self) -> int:
@@ -249,7 +253,7 @@ class PlanBuilder:
             nurses=[_person_name(rng, cat) for _ in range(3)],
             main_dx=main, coded_main=main, other_dx=list(other), coded_other=list(other), discharge_dx_main=main,
             comorbid=comorbid, admit_dx_lines=dx_lines, fasting=bool(cond.get("fasting")),
-            readmission_plan=s.planned_readmission or "无",
+            readmission_plan=s.planned_readmission or "无", insurance=insurance_of(s.person),
         )
         p = self.plan
         p.readmit_text = self._readmit_text()
@@ -366,10 +370,12 @@ class PlanBuilder:
             if drug and drug not in p.drugs_used:
                 self.add_drug(drug, 0, p.last_day)
         support = self.cat.supportive.get(cond["dept"])
-        # the supportive injections are 限二级及以上医疗机构 in the national 两库: not at township centres
-        if support and not cond.get("minor") and not cond.get("chemo") and self.rng.random() < support["p"] \
-                and self.slot.hospital.level != "一级":
-            self.add_drug(self.rng.choice(support["drugs"]), 0, max(0, p.last_day - self.rng.randint(0, 2)))
+        if support and not cond.get("minor") and not cond.get("chemo") and self.rng.random() < support["p"]:
+            # a township centre does not give the injections the national rules keep to 二级 and above
+            level = LEVELS[self.slot.hospital.level]
+            drugs = [d for d in support["drugs"] if LEVELS[self.cat.drugs[d].get("min_level", "一级")] <= level]
+            if drugs:
+                self.add_drug(self.rng.choice(drugs), 0, max(0, p.last_day - self.rng.randint(0, 2)))
         self.administration_charges()
 
     def administration_charges(self, days: list[int] | None = None) -> None:

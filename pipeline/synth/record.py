@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from . import drg_coding, styles
+from . import drg_coding, knowledge_cases, styles
 from .content import write_record
 from .layout import Layout, find_page, paginate
 from .plan import Plan, build_plan
@@ -32,6 +32,8 @@ def build_record(slot: Slot, cat, seed: int, style: str | None = None) -> BuiltR
     builder.drg_rng = drg_coding.rng_of(seed, slot.index)
     drg_coding.recode(builder.plan)
     violations = inject(builder, slot.violations)
+    knowledge_cases.annotate(builder, violations)
+    violations = violations + knowledge_cases.inject(builder, slot.knowledge)
     plan = builder.plan
     if not violations:
         drg_coding.trap(builder, builder.drg_rng)

@@ -2,7 +2,7 @@
 the plan and the record are built from it)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from .people import Hospital, Person
@@ -23,6 +23,7 @@ class Slot:
     readmission: dict | None = None  # {"of_index", "kind", "gap_days", ...}
     planned_readmission: str | None = None  # 31天内再住院计划 text when planned
     chemo_cycle: int = 0
+    knowledge: list[dict] = field(default_factory=list)  # national 两库 cases: {"case", "violate"} (knowledge_cases)
 
     @property
     def los(self) -> int:

@@ -33,6 +33,8 @@ class Violation:
     amount: float | None = None  # None = sum of `charges`; set for unit-based amounts
     whole_admission: bool = False  # amount = the admission's total cost
     context_rows: list[Charge] = field(default_factory=list)  # listed in charge_rows, not in the amount
+    rule_class: str | None = None  # the national 两库 rule class it falls under, with the point (knowledge_cases)
+    kp_id: str | None = None
 
     def resolve_amount(self, total_cost: float) -> float:
         if self.whole_admission:
@@ -203,7 +205,9 @@ def item_substitution(b: PlanBuilder) -> Violation:
 def over_examination(b: PlanBuilder) -> Violation:
     p, rng, cat, cond = b.plan, b.rng, b.cat, b.cond
     have = set(cond["labs"]) | set(cond["exams"]) | {c.item for c in p.charges}
-    pool = [i for i, it in cat.items.items() if it.get("routine_suspect") and i not in have]
+    # an item another one billed here already includes (粪便常规 includes 镜检) would be 重复收费 too
+    included = {pr["b"] for pr in cat.exclusive_pairs if pr["a"] in have} | {pr["a"] for pr in cat.exclusive_pairs if pr["b"] in have}
+    pool = [i for i, it in cat.items.items() if it.get("routine_suspect") and i not in have and i not in included]
     sex = b.slot.person.sex
     pool = [i for i in pool if not (i == "psa" and sex == "女") and not (i == "gyn_us" and sex == "男")]
     chosen = sorted(rng.sample(pool, rng.randint(2, min(4, len(pool)))))
