@@ -22,7 +22,7 @@ def claim_rows(plan: Plan) -> list[list[str]]:
 
 class ClaimsWriter:
     """One hospital's claims CSV, appended admission by admission, in its style's encoding and
-    column names (the same eight columns)."""
+    column names (the same ten columns)."""
 
     def __init__(self, path: Path, style=None):
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ SOURCE_WIDTH = {"row": 22, "at": 82, "code": 68, "name": 140, "category": 44, "u
 BILL_WIDTH = 495.0
 # Documents whose key-value lines a grid style prints as label/value cells.
 FORM_DOCS = ("住院病案首页", "入院记录", "出院记录")
-CLAIMS_FIELDS = 8
+CLAIMS_FIELDS = 10
 _FW = str.maketrans("0123456789", "０１２３４５６７８９")
 _DT = re.compile(r"(?<![\d.])(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2})(?::(\d{2}))?)?(?!\d)")
 # a label: two or more CJK characters and a full-width colon, at the start or after a space
