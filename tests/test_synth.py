@@ -131,7 +131,9 @@ def test_claims_sum_to_total_cost_and_amounts_follow_definitions(labels_batch):
                 for i in v["charge_rows"]:
                     assert rows[i - 1]["费用类别"] in ("化验费", "检查费")
                     assert (datetime.strptime(rows[i - 1]["费用发生时间"][:10], "%Y-%m-%d").date() - admit).days < 2
-            elif v["type"] in ("upcoding", "doc_timeliness"):
+            elif v["type"] == "upcoding":   # the DRG weight difference × the region's rate
+                assert v["amount"] == lab["drg"]["amount"] and not v["charge_rows"]
+            elif v["type"] == "doc_timeliness":
                 assert v["amount"] == 0
             elif v["type"] in ("bed_hanging", "over_examination", "drug_restriction"):
                 assert Decimal(f"{v['amount']:.2f}") == charged > 0

@@ -34,6 +34,7 @@ def build_record(slot: Slot, cat, seed: int, style: str | None = None) -> BuiltR
     violations = inject(builder, slot.violations)
     knowledge_cases.annotate(builder, violations)
     violations = violations + knowledge_cases.inject(builder, slot.knowledge)
+    drg_coding.recode(builder.plan)   # the diagnoses the knowledge cases add are 首页 codes too
     plan = builder.plan
     if not violations:
         drg_coding.trap(builder, builder.drg_rng)
