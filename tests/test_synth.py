@@ -125,7 +125,9 @@ def test_claims_sum_to_total_cost_and_amounts_follow_definitions(labels_batch):
             charged = sum(Decimal(rows[i - 1]["金额"]) for i in v["charge_rows"])
             if v["type"] in ("low_standard_admission", "split_admission"):
                 assert v["amount"] == lab["total_cost"]
-            elif v["type"] in ("upcoding", "doc_timeliness"):
+            elif v["type"] == "upcoding":   # the DRG weight difference × rate (tests/test_synth_drg.py)
+                assert v["amount"] == lab["drg"]["amount"]
+            elif v["type"] == "doc_timeliness":
                 assert v["amount"] == 0
             elif v["type"] in ("bed_hanging", "over_examination", "drug_restriction"):
                 assert Decimal(f"{v['amount']:.2f}") == charged > 0
