@@ -9,7 +9,7 @@ from pipeline.score.stage import ScoreStage
 
 
 def add_record(db, n, *, patient="p1", admit="2024-03-01 09:00", discharge="2024-03-06 10:00",
-               dx=("急性阑尾炎", "K35.800"), sex="男", extra_charges=()):
+               dx=("急性阑尾炎", "K35.800x001"), sex="男", extra_charges=()):
     with store.transaction(db):
         store.insert_many(db, "hospitals", [{"id": "H1", "name": "县医院", "level": "二级", "created_at": store.now()}],
                           on_conflict="ignore")
