@@ -29,9 +29,17 @@ from .violations import Violation
 
 LEVEL_NAMES = {1: "一级", 2: "二级", 3: "三级"}
 
+
+# --- lines, orders, days --------------------------------------------------------------------------
+
+def _item_id(spec: dict) -> str:
+    """A case's line names its product (its national code) whatever code the bill gives it."""
+    return f"kp:{spec.get('national', spec['code'])}"
+
+
 def _bill(b: PlanBuilder, spec: dict, at: datetime, qty: float, day: int) -> Charge:
     at = min(max(at, b.slot.admit_at + timedelta(minutes=5)), b.plan.day_start(day + 1) - timedelta(seconds=1))
-    c = Charge(at=at, item=f"kp:{spec.get('national', spec['code'])}", code=spec["code"], name=spec["name"], category=spec["category"],
+    c = Charge(at=at, item=_item_id(spec), code=spec["code"], name=spec["name"], category=spec["category"],
                unit=spec["unit"], qty=qty, price=float(spec["price"]), day=day)
     b.plan.charges.append(c)
     return c
@@ -59,7 +67,7 @@ def _run(b: PlanBuilder, n: int, earliest: int = 0) -> list[int]:
 def _give_drug(b: PlanBuilder, spec: dict, days: list[int]) -> tuple[Order, list[Charge]]:
     start = _time(b, days[0], 8)
     stop = b.slot.discharge_at if days[-1] >= b.plan.last_day else b.at(days[-1] + 1, 8, 0, jitter=60)
-    order = Order("long", start, f"{spec['name']} 1{spec['unit']} {spec['route']} {spec['freq']}", item=f"kp:{spec['code']}", stop=stop)
+    order = Order("long", start, f"{spec['name']} 1{spec['unit']} {spec['route']} {spec['freq']}", item=_item_id(spec), stop=stop)
     b.plan.orders.append(order)
     charges = [_bill(b, spec, max(start + timedelta(minutes=10), b.at(d, 9, 0, jitter=90)), 1, d) for d in days]
     return order, charges
@@ -67,7 +75,7 @@ def _give_drug(b: PlanBuilder, spec: dict, days: list[int]) -> tuple[Order, list
 
 def _do_item(b: PlanBuilder, spec: dict, day: int, qty: float = 1, hour: int = 10) -> tuple[Order, Charge]:
     done = _time(b, day, hour)
-    order = Order("temp", b.order_time(done, 10, 90), spec["name"], item=f"kp:{spec['code']}")
+    order = Order("temp", b.order_time(done, 10, 90), spec["name"], item=_item_id(spec))
     b.plan.orders.append(order)
     return order, _bill(b, spec, done, qty, day)
 
@@ -96,7 +104,6 @@ class Ctx:
     cid: str
     case: dict
     violate: bool
-    want: dict
 
     @property
     def rng(self) -> random.Random:
@@ -280,6 +287,8 @@ def make_course(ctx: Ctx) -> list[Violation] | None:
     if ctx.violate or pk.demand[1]:
         return _repeat(ctx, pk, code, spec, pk.demand[1], also=pk.also.get(code, []))
     uses = _run(b, min(ctx.rng.randint(2, 4), len(days)))
+    if not uses:
+        return None
     charges = [_do_item(b, spec, d)[1] for d in uses]
     return ctx.result(pk, f"“{spec['name']}”使用{len(uses)}天，未超过限定支付的{pk.demand[0]}天", charges, [])
 
@@ -289,7 +298,7 @@ def _repeat(ctx: Ctx, pk: Pick, code: str, spec: dict, interval: int, also=()) -
     b = ctx.b
     days = _billable(b)
     if not ctx.violate:
-        order, c = _do_item(b, spec, ctx.rng.choice(days))
+        _, c = _do_item(b, spec, ctx.rng.choice(days))
         return ctx.result(pk, f"住院期间“{spec['name']}”仅计费1次（间隔不短于{interval}天）", [c], [])
     lo, hi = ctx.params()["repeat_gap"]
     pairs = [(d, d + g) for d in days for g in range(lo, min(hi, interval - 1) + 1) if d + g in days]
@@ -348,10 +357,9 @@ def make_working_age(ctx: Ctx) -> list[Violation] | None:
     return ctx.result(pk, detail, charges, ev + [_front(f"年龄：{ctx.p.age}岁")])
 
 
-def _pair_conflict(b: PlanBuilder, code: str, day: int, rc: str, mine: set[int]) -> bool:
+def _pair_conflict(b: PlanBuilder, code: str, day: int, rc: str) -> bool:
     """Whether a line of ``code`` on ``day`` would meet the other item of any pair it belongs to."""
-    same_day = [c for c in b.plan.charges if c.day == day and id(c) not in mine]
-    day_points = {q.kp_id: c for c in same_day for q in kp.points_of_line(c) if q.rule_class == rc}
+    day_points = {q.kp_id for c in b.plan.charges if c.day == day for q in kp.points_of_line(c) if q.rule_class == rc}
     return any(q.kp_id in day_points for q in kp.covering(code) if q.rule_class == rc)
 
 
@@ -370,7 +378,7 @@ def make_duplicate_pair(ctx: Ctx) -> list[Violation] | None:
             d_a = d_b = ctx.rng.choice(days)
         else:
             d_a, d_b = ctx.rng.sample(days, 2)
-            if _pair_conflict(b, a_code, d_a, pk.point.rule_class, set()) or _pair_conflict(b, b_code, d_b, pk.point.rule_class, set()):
+            if _pair_conflict(b, a_code, d_a, pk.point.rule_class) or _pair_conflict(b, b_code, d_b, pk.point.rule_class):
                 continue
         o_a, c_a = _do_item(b, ctx.spec(pk, a_code), d_a, hour=9)
         _, c_b = _do_item(b, ctx.spec(pk, b_code), d_b, hour=11)
@@ -650,7 +658,7 @@ def inject(b: PlanBuilder, wanted: list[dict]) -> list[Violation]:
     cases = kp.config()["cases"]
     for w in wanted:
         case = cases[w["case"]]
-        made = MAKERS[case["make"]](Ctx(b, w["case"], case, w["violate"], w))
+        made = MAKERS[case["make"]](Ctx(b, w["case"], case, w["violate"]))
         out += made or []
     _support_notes(b)
     return out
