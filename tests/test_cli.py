@@ -44,7 +44,7 @@ def test_init_ingest_status_in_process(tmp_path):
     res = runner.invoke(app, ["status", "--db", str(db), "--json"])
     assert res.exit_code == 0
     data = json.loads(res.output)
-    assert data["inputs"] == {"received": 2, "accepted": 1, "duplicate": 0, "rejected": 1}
+    assert data["inputs"] == {"received": 2, "accepted": 1, "duplicate": 0, "rejected": 1, "skipped": 0}
     assert data["records"]["total"] == 1 and data["records"]["reached"]["ingested"] == 1
     assert data["coverage_complete"] is False
     assert any(p["path"].endswith("broken.pdf") for p in data["problems"])
