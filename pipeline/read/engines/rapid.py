@@ -118,14 +118,29 @@ class RapidEngine:
         self._rec_batch = int(rec_batch)
         self._rec_pack = bool(rec_pack)
         self._last_labels: list[tuple[str, float]] | None = None
+        self._clock = StageClock()  # the current library call's
+
+        engine = self
 
         class _Capturing(RapidOCR):
             # The final output drops the angle classifier's labels; keep them to tell an
-            # upside-down page from an upright one.
-            def run_ocr_steps(inner, img, op_record):
+            # upside-down page from an upright one. Each step is timed on the call's clock.
+            def run_ocr_steps(self, img, op_record):
                 det, cls, rec, crops = super().run_ocr_steps(img, op_record)
-                self._last_labels = getattr(cls, "cls_res", None)
+                engine._last_labels = getattr(cls, "cls_res", None)
                 return det, cls, rec, crops
+
+            def detect_and_crop(self, img, op_record):
+                with engine._clock("detection"):
+                    return super().detect_and_crop(img, op_record)
+
+            def cls_and_rotate(self, img):
+                with engine._clock("angle"):
+                    return super().cls_and_rotate(img)
+
+            def recognize_txt(self, img):
+                with engine._clock("recognition"):
+                    return super().recognize_txt(img)
 
         self._lib = _Capturing(params=params)
         threads = int(threads)
@@ -166,9 +181,9 @@ class RapidEngine:
         self._last_labels = None
         if not self._staged:
             bgr = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-            with clock("ocr-library"):
-                # rapidocr keeps per-call switches as settings: always pass them all.
-                out = self._lib(bgr, use_det=True, use_cls=True, use_rec=True)
+            self._clock = clock
+            # rapidocr keeps per-call switches as settings: always pass them all.
+            out = self._lib(bgr, use_det=True, use_cls=True, use_rec=True)
             if out is None or getattr(out, "boxes", None) is None or not getattr(out, "txts", None):
                 return []
             return [line_from_polygon(t, box, s) for box, t, s in zip(out.boxes, out.txts, out.scores) if t and t.strip()]
