@@ -299,7 +299,7 @@ class RapidEngine:
         rows += [(ratios[i], [(i, 0.0, ratios[i])]) for i in range(len(crops)) if ratios[i] >= floor]
         rows.sort(key=lambda r: r[0])
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        for batch in _batches([r[0] for r in rows], self._rec_batch):
+        for batch in plan_batches([r[0] for r in rows], self._rec_batch):
             widest = rows[batch[-1]][0]
             width = int(img_h * widest)
             x = np.zeros((len(batch), 3, img_h, width), np.float32)
@@ -345,7 +345,7 @@ class RapidEngine:
         return flipped / len(labels)
 
 
-def _batches(ratios: list[float], max_batch: int) -> list[range]:
+def plan_batches(ratios: list[float], max_batch: int) -> list[range]:
     """Cut ascending widths into consecutive batches of at most ``max_batch`` with the least
     padded width plus per-call cost (dynamic programming over the cut points)."""
     n = len(ratios)
