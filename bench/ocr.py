@@ -1,25 +1,34 @@
-"""Reading-stage benchmark: OCR accuracy (CER) and speed per engine and scan condition, the
-stage's overhead over calling the engine directly, and text-layer pages per second.
+"""Reading-stage benchmark: today's OCR path against the configured one, side by side on the
+same pages in one run, with seconds per page per step, CER and key fields per page kind, the
+projected county time, and text-layer pages per second.
 
-Usage: python bench/ocr.py [--records 3] [--pages 3] [--engines rapidocr,tesseract] [--builtin] [--text-only]
+Usage: python bench/ocr.py [--pages 3] [--repeats 1] [--ladder] [--nodes 10] [--text-only]
 
-Pages come from the sample generator (``pipeline.synth.generate``): its text-layer PDFs are
-rendered into scan conditions (clean 300 dpi, clean 150 dpi, noisy 300 dpi = 1.5° skew + blur +
-salt noise + JPEG q35) and its own scans are used as they are, each with its exact ground truth.
-``--builtin`` (or a missing generator) uses three built-in record pages instead.
-CER = Levenshtein distance / truth length on whitespace-free, NFKC-normalized text.
-"direct" = engine.recognize on the raw image, lines in the engine's order; "stage" = ReadStage
-on the same images (load, hash, orientation/skew, contrast, OCR, coverage check, reading order,
-page-image write). Wall seconds depend on what else runs on the machine; CPU seconds (all threads
-of the process) much less, so the overhead is computed on those. Each engine runs in its own
-process so peak RSS is its own.
+Page kinds: clean (generator text PDF rendered at 200 dpi), noisy (the same at 300 dpi with 1.5°
+skew, blur, salt noise and JPEG q35), 100-dpi (rendered at 100 dpi), scan (the generator's own
+scans: paper tone, lighting, skew, blur, stamps, 150–300 dpi) and clinical (passages of real
+inpatient records from ../shared/data/yidu-s4k drawn on A4 at 200 dpi and aged like the
+generator's scans; skipped when the corpus is absent). Records come from a seed the reading code
+was not tuned on (--seed).
+
+Each page goes through ``ReadStage.work`` (decode, hash, orientation and deskew, OCR, coverage
+check, reading order, page image) once per variant, the variants alternating page by page, and
+each result is saved into a scratch database (the store step). "today" is rapidocr's own call on
+onnxruntime with every line through the angle classifier; "new" is ReadConfig's defaults;
+--ladder adds one variant per change in between. CPU seconds are the process's (one runtime
+thread, as ``ReadConfig.ocr_threads``): on a shared machine they move much less than wall
+seconds, and the county projection runs one such worker per core.
+CER = Levenshtein distance / truth length on whitespace-free, NFKC-normalized text. Key fields:
+dates and times, numbers with units, admission numbers and diagnosis phrases of the truth, each
+found verbatim (normalized) in the page read.
 """
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
+import json
 import os
-import resource
+import re
+import statistics
 import sys
 import tempfile
 import time
@@ -29,7 +38,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+COUNTY_PAGES = 20_000 * 30
+TODAY = dict(ocr_backend="onnxruntime", ocr_pipeline="library", angle_check="always", rec_pack=False, rec_batch=6,
+             det_text_px=0)
+LADDER = {  # each step adds one change to the one before
+    "+openvino": dict(TODAY, ocr_backend="openvino"),
+    "+staged": dict(TODAY, ocr_backend="openvino", ocr_pipeline="staged"),
+    "+det-text": dict(TODAY, ocr_backend="openvino", ocr_pipeline="staged", det_text_px=10),
+    "+angle-doubt": dict(TODAY, ocr_backend="openvino", ocr_pipeline="staged", det_text_px=10, angle_check="doubt"),
+}
+STEPS = ("image", "deskew", "detection", "angle", "crops", "recognition", "ocr", "coverage", "layout",
+         "page-image", "store")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -60,76 +82,26 @@ def cer(hyp: str, ref: str) -> float:
     return levenshtein(hyp, ref) / max(1, len(ref))
 
 
+_KEY = [
+    re.compile(r"\d{4}-\d{2}-\d{2}(?: ?\d{2}:\d{2})?"),                       # dates and times
+    re.compile(r"\d+(?:\.\d+)?(?:mg|g|ml|mL|mmol/L|μmol/L|umol/L|g/L|mg/L|U/L|pg/mL|ng/mL|mmHg|次/分|℃|%|×10\^\d+/L|10\^\d+/L)"),
+    re.compile(r"ZY\d{9}"),                                                    # admission numbers
+    re.compile(r"(?<=诊断[：:])[^，。；\s]{2,20}"),                               # diagnosis phrases
+]
+
+
+def key_fields(truth: str) -> list[str]:
+    text = unicodedata.normalize("NFKC", truth)
+    return [normalize(m.group(0)) for rx in _KEY for m in rx.finditer(text)]
+
+
+def fields_found(hyp: str, fields: list[str]) -> int:
+    h = normalize(hyp)
+    return sum(1 for f in fields if f in h)
+
+
 # ---------------------------------------------------------------------------------------------
-# Inputs
-
-
-def builtin_pdf(path: Path) -> Path:
-    """Three record pages (~1,000 characters each): notes, an 11×5 lab table, an order sheet."""
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-    from reportlab.pdfgen import canvas
-
-    pdfmetrics.registerFont(TTFont("WQY", FONT, subfontIndex=0))
-    note = ("患者男性，58岁，因“反复咳嗽咳痰10年，加重伴气促3天”入院。患者10年前受凉后出现咳嗽、咳白色黏痰，"
-            "冬春季节加重，每年持续3个月以上。3天前再次受凉后咳嗽加剧，咳黄色脓痰，伴活动后气促，夜间不能平卧。"
-            "门诊查血常规示白细胞12.5×10^9/L，中性粒细胞百分比85.2%，C反应蛋白56.2mg/L，以“慢性阻塞性肺疾病急性加重”收入院。")
-    pages = [
-        [("入院记录", 16)] + [(f"{k}：{v}", 10.5) for k, v in [
-            ("姓名", "张某某    性别：男    年龄：58岁    住院号：2020031501"),
-            ("入院时间", "2020-03-15 09:30    记录时间：2020-03-15 11:20"),
-            ("主诉", "反复咳嗽咳痰10年，加重伴气促3天。")]]
-        + [(note[i:i + 40], 10.5) for i in range(0, len(note), 40)] * 3
-        + [("体格检查：T 38.5℃  P 96次/分  R 24次/分  BP 135/85mmHg  SpO2 91%", 10.5),
-           ("初步诊断：1.慢性阻塞性肺疾病急性加重  2.Ⅱ型呼吸衰竭  3.高血压病2级", 10.5)],
-        [("检验报告单", 16), ("项目                    结果        单位          参考范围      提示", 10.5)]
-        + [(f"{n:<12}{v:>10}    {u:<10}    {r:<12}  {f}", 10.5) for n, v, u, r, f in [
-            ("白细胞计数", "12.5", "10^9/L", "3.5-9.5", "↑"), ("中性粒细胞百分比", "85.2", "%", "40-75", "↑"),
-            ("淋巴细胞百分比", "9.1", "%", "20-50", "↓"), ("红细胞计数", "4.52", "10^12/L", "4.3-5.8", ""),
-            ("血红蛋白", "138", "g/L", "130-175", ""), ("血小板计数", "215", "10^9/L", "125-350", ""),
-            ("C反应蛋白", "56.2", "mg/L", "0-10", "↑"), ("降钙素原", "0.35", "ng/mL", "0-0.05", "↑"),
-            ("肌酐", "86", "μmol/L", "57-111", ""), ("NT-proBNP", "1250", "pg/mL", "0-125", "↑"),
-            ("血钾", "3.42", "mmol/L", "3.5-5.3", "↓")]] + [(note[i:i + 40], 10.5) for i in range(0, len(note), 40)] * 2,
-        [("长期医嘱单", 16)] + [(t, 10.5) for t in [
-            "2020-03-15 10:00  内科护理常规", "2020-03-15 10:00  二级护理", "2020-03-15 10:00  低盐低脂饮食",
-            "2020-03-15 10:05  0.9%氯化钠注射液 100ml + 注射用哌拉西林他唑巴坦 4.5g ivgtt q8h",
-            "2020-03-15 10:05  多索茶碱注射液 0.2g ivgtt qd", "2020-03-15 10:06  氨溴索注射液 30mg iv bid",
-            "2020-03-15 10:06  苯磺酸氨氯地平片 5mg po qd", "2020-03-16 08:30  甲泼尼龙琥珀酸钠 40mg iv qd",
-            "2020-03-16 08:31  布地奈德混悬液 2mg 雾化吸入 bid", "2020-03-17 09:00  停 甲泼尼龙琥珀酸钠"]]
-        + [(note[i:i + 40], 10.5) for i in range(0, len(note), 40)] * 3,
-    ]
-    c = canvas.Canvas(str(path), pagesize=(595, 842))
-    for rows in pages:
-        y = 790
-        for text, size in rows:
-            c.setFont("WQY", size)
-            c.drawString(60, y, text)
-            y -= size * 1.75
-        c.showPage()
-    c.save()
-    return path
-
-
-def gather(args, work: Path) -> tuple[list[Path], list[tuple[Path, Path]]]:
-    """(text PDFs to render, generator scan pages with their truth files)."""
-    scans: list[tuple[Path, Path]] = []
-    try:
-        if args.builtin:
-            raise ImportError
-        from pipeline.synth import generate
-    except ImportError:
-        print("(sample generator not available: built-in pages)")
-        return [builtin_pdf(work / "builtin.pdf")], scans
-    out = work / "synth"
-    generate(out, records=args.records, hospitals=1, seed=7, forms=("text", "scan"), workers=1)
-    pdfs = sorted((out / "text").rglob("*.pdf"))
-    for folder in sorted(p for p in (out / "scan").rglob("*") if p.is_dir() and any(p.glob("page-*")))[: args.records]:
-        truth_dir = out / "truth" / folder.relative_to(out / "scan")
-        for img in sorted(folder.glob("page-*")):
-            t = truth_dir / (img.stem + ".txt")
-            if t.is_file():
-                scans.append((img, t))
-    return pdfs, scans
+# Pages
 
 
 def _spread(items: list, n: int) -> list:
@@ -139,99 +111,191 @@ def _spread(items: list, n: int) -> list:
     return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)] if n > 1 else items[:1]
 
 
-def conditions(pdfs: list[Path], scans, n_pages: int) -> dict[str, list[tuple[np.ndarray, str]]]:
-    import pdfplumber
+def _render(pdf_path: Path, index: int, dpi: int) -> np.ndarray:
     import pypdfium2 as pdfium
 
-    rng = np.random.default_rng(0)
-    out: dict[str, list] = {"clean-300": [], "clean-150": [], "noisy-300": []}
-    pages = []
-    for path in pdfs:
-        pdf = pdfium.PdfDocument(str(path))
-        pages += [(path, i) for i in range(len(pdf))]
+    pdf = pdfium.PdfDocument(str(pdf_path))
+    try:
+        return np.asarray(pdf[index].render(scale=dpi / 72, grayscale=True).to_pil().convert("L"))
+    finally:
         pdf.close()
-    for path, i in _spread(pages, n_pages):
-        pdf = pdfium.PdfDocument(str(path))
-        truth_file = path.parent.parent.parent / "truth" / path.parent.name / path.stem / f"page-{i + 1:03d}.txt"
-        if truth_file.is_file():
-            truth = truth_file.read_text(encoding="utf-8")
-        else:
-            with pdfplumber.open(str(path)) as pl:
-                truth = "\n".join(ln["text"] for ln in pl.pages[i].extract_text_lines())
-        for name, dpi in (("clean-300", 300), ("clean-150", 150)):
-            out[name].append((np.asarray(pdf[i].render(scale=dpi / 72, grayscale=True).to_pil().convert("L")), truth))
-        pdf.close()
-        g = out["clean-300"][-1][0]
-        h, w = g.shape
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), 1.5, 1.0)
-        g = cv2.warpAffine(g, m, (w, h), borderValue=255)
-        g = cv2.GaussianBlur(g, (3, 3), 0.8)
-        salt = rng.random(g.shape)
-        g[salt < 0.001] = 0
-        g[salt > 0.999] = 255
-        g = cv2.imdecode(cv2.imencode(".jpg", g, [cv2.IMWRITE_JPEG_QUALITY, 35])[1], cv2.IMREAD_GRAYSCALE)
-        out["noisy-300"].append((g, truth))
-    if scans:
-        out["generator-scan"] = [(cv2.imread(str(img), cv2.IMREAD_GRAYSCALE), t.read_text(encoding="utf-8"))
-                                 for img, t in _spread(scans, n_pages)]
+
+
+def _noisy(gray: np.ndarray, rng) -> np.ndarray:
+    h, w = gray.shape
+    g = cv2.warpAffine(gray, cv2.getRotationMatrix2D((w / 2, h / 2), 1.5, 1.0), (w, h), borderValue=255)
+    g = cv2.GaussianBlur(g, (3, 3), 0.8)
+    salt = rng.random(g.shape)
+    g[salt < 0.001] = 0
+    g[salt > 0.999] = 255
+    return cv2.imdecode(cv2.imencode(".jpg", g, [cv2.IMWRITE_JPEG_QUALITY, 35])[1], cv2.IMREAD_GRAYSCALE)
+
+
+def clinical_pages(n: int, seed: int) -> list[tuple[np.ndarray, str]]:
+    """Passages of real records (yidu-s4k) drawn on A4 at 200 dpi and aged like a scan."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from pipeline.synth.render_scan import degrade
+
+    shared = Path(os.environ.get("MEDREVIEW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    corpus = shared / "yidu-s4k" / "train.jsonl"
+    if not corpus.is_file():
+        return []
+    docs = [json.loads(ln)["text"] for ln in corpus.open(encoding="utf-8")]
+    rng = np.random.default_rng(seed)
+    font = ImageFont.truetype(FONT, 29, index=0)  # 10.5 pt at 200 dpi
+    out = []
+    for k in rng.choice(len(docs), size=n, replace=False):
+        text = re.sub(r"\s+", "", docs[int(k)])[:1200]
+        lines = [text[i:i + 44] for i in range(0, len(text), 44)][:45]
+        img = Image.new("L", (1654, 2339), 255)
+        draw = ImageDraw.Draw(img)
+        for j, ln in enumerate(lines):
+            draw.text((165, 200 + j * 46), ln, fill=0, font=font)
+        aged = degrade(np.asarray(img), rng, 200, None)
+        out.append((np.asarray(aged.convert("L")), "\n".join(lines)))
     return out
+
+
+def gather(work: Path, n_pages: int, seed: int) -> dict[str, list[tuple[np.ndarray, str]]]:
+    from pipeline.synth import generate
+
+    out = work / "synth"
+    generate(out, records=max(2, n_pages), hospitals=1, seed=seed, forms=("text", "scan"), workers=1)
+    text_pages = []
+    for pdf in sorted((out / "text").rglob("*.pdf")):
+        truth_dir = out / "truth" / pdf.parent.name / pdf.stem
+        text_pages += [(pdf, i, t) for i, t in enumerate(sorted(truth_dir.glob("page-*.txt")))]
+    rng = np.random.default_rng(seed)
+    kinds: dict[str, list] = {"clean": [], "noisy": [], "100-dpi": [], "scan": []}
+    for pdf, i, t in _spread(text_pages, n_pages):
+        truth = t.read_text(encoding="utf-8")
+        kinds["clean"].append((_render(pdf, i, 200), truth))
+        kinds["noisy"].append((_noisy(_render(pdf, i, 300), rng), truth))
+        kinds["100-dpi"].append((_render(pdf, i, 100), truth))
+    scans = []
+    for img in sorted((out / "scan").rglob("page-*")):
+        t = out / "truth" / img.parent.parent.name / img.parent.name / (img.stem + ".txt")
+        if t.is_file():
+            scans.append((img, t))
+    kinds["scan"] = [(cv2.imread(str(img), cv2.IMREAD_GRAYSCALE), t.read_text(encoding="utf-8"))
+                     for img, t in _spread(scans, n_pages)]
+    kinds["clinical"] = clinical_pages(n_pages, seed)
+    return {k: v for k, v in kinds.items() if v}
 
 
 # ---------------------------------------------------------------------------------------------
 # Measurements
 
 
-def _cpu() -> float:
-    """CPU seconds of this process (all threads) and of its finished children (tesseract)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-def _engine_run(name: str, conds: dict, work: str, q) -> None:
-    from pipeline.read import engines
+def compare(kinds: dict, variants: dict[str, dict], work: Path, repeats: int) -> dict:
+    """Every page through every variant, alternating; per variant and page kind: per-page step
+    seconds (wall, CPU), CER and key fields."""
+    from pipeline import store
     from pipeline.read.stage import ReadStage
 
-    t = time.perf_counter()
-    engine = engines.create(name, threads=2)
-    load_s = time.perf_counter() - t
-    rows = []
-    for cond, pages in conds.items():
-        folder = Path(work) / f"{name}-{cond}"
-        folder.mkdir(parents=True)
-        direct_s, direct_cpu, direct_cer = [], [], []
-        for i, (img, truth) in enumerate(pages):
-            cv2.imwrite(str(folder / f"page-{i + 1:03d}.png"), img)
-            t, c = time.perf_counter(), _cpu()
-            lines = engine.recognize(img)
-            direct_s.append(time.perf_counter() - t)
-            direct_cpu.append(_cpu() - c)
-            direct_cer.append(cer("\n".join(ln.text for ln in lines), truth))
-        stage = ReadStage(engine=name)
-        ctx = {("read.engine", name, stage.cfg.ocr_threads, ()): engine}  # the same warm engine
-        task = {"record_id": 1, "source_path": str(folder), "kind": "image-folder", "done": [],
-                "db_path": None, "pages_dir": str(folder / "out")}
-        stage_s, stage_cpu, stage_cer = [], [], []
-        it = stage.work(task, ctx)
-        for i in range(len(pages)):
-            t, c = time.perf_counter(), _cpu()
-            res = next(it)
-            stage_s.append(time.perf_counter() - t)
-            stage_cpu.append(_cpu() - c)
-            stage_cer.append(cer(res.page.text, pages[i][1]))
-        rows.append((cond, len(pages), float(np.mean(direct_cer)), float(np.mean(stage_cer)),
-                     float(np.mean(direct_s)), float(np.mean(stage_s)),
-                     float(np.mean(direct_cpu)), float(np.mean(stage_cpu))))
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    q.put((name, load_s, rss_mb, rows))
+    db_path = work / "scratch.db"
+    db = store.connect(db_path)
+    stages, ctxs, tasks, records = {}, {}, {}, {}
+    for name, opts in variants.items():
+        stages[name] = ReadStage(db_path=db_path, engine="rapidocr", **opts)
+        ctxs[name] = {}
+    folders = {}
+    for kind, pages in kinds.items():
+        folders[kind] = work / "pages" / kind
+        folders[kind].mkdir(parents=True)
+        for i, (img, _) in enumerate(pages):
+            cv2.imwrite(str(folders[kind] / f"page-{i + 1:03d}.png"), img)
+    load = {}
+    for name, st in stages.items():  # load and warm every engine before any page is timed
+        t = time.perf_counter()
+        st._engine(ctxs[name])
+        load[name] = time.perf_counter() - t
+    rows: dict = {name: {} for name in variants}
+    for kind, pages in kinds.items():
+        for name in variants:
+            with store.transaction(db):
+                rid = store.insert_one(db, "records", {"sha256": f"bench-{kind}-{name}", "source_path": str(folders[kind]),
+                                                       "kind": "image-folder", "created_at": store.now(), "updated_at": store.now()})
+            records[name] = next(db.query("SELECT * FROM records WHERE id = ?", [rid]))
+            rows[name][kind] = []
+        for rep in range(repeats):
+            its = {name: st.work({**st.prepare(db, records[name]), "done": []}, ctxs[name]) for name, st in stages.items()}
+            for i in range(len(pages)):
+                for name in (list(variants) if (i + rep) % 2 == 0 else list(variants)[::-1]):
+                    res = next(its[name])
+                    t, c = time.perf_counter(), time.process_time()
+                    with store.transaction(db):
+                        stages[name].save(db, records[name], res)
+                    steps = dict(res.timings)
+                    steps["store"] = (time.perf_counter() - t, time.process_time() - c)
+                    if rep == 0:
+                        fields = key_fields(pages[i][1])
+                        rows[name][kind].append({"steps": [steps], "cer": cer(res.page.text, pages[i][1]),
+                                                 "fields": len(fields), "found": fields_found(res.page.text, fields)})
+                    else:
+                        rows[name][kind][i]["steps"].append(steps)
+    return {"rows": rows, "load": load}
+
+
+def _median_steps(page: dict) -> dict[str, tuple[float, float]]:
+    """Per step, the median over the repeats of (wall, CPU)."""
+    names = {k for s in page["steps"] for k in s}
+    return {k: (statistics.median(s.get(k, (0, 0))[0] for s in page["steps"]),
+                statistics.median(s.get(k, (0, 0))[1] for s in page["steps"])) for k in names}
+
+
+def report(result: dict, nodes: int) -> None:
+    rows = result["rows"]
+    names = list(rows)
+    base = names[0]
+    print("\n## per page kind: CPU s/page (median over pages), wall s/page, CER, key fields")
+    print(f"{'kind':<10}{'variant':<14}{'pages':>6}{'CPU s':>8}{'wall s':>8}{'CPU ×':>7}{'CER':>9}{'Δ CER pt':>9}{'fields':>12}")
+    totals = {n: [] for n in names}
+    for kind in rows[base]:
+        base_cpu = [sum(c for _, c in _median_steps(p).values()) for p in rows[base][kind]]
+        base_cer = float(np.mean([p["cer"] for p in rows[base][kind]]))
+        for n in names:
+            pages = rows[n][kind]
+            cpu = [sum(c for _, c in _median_steps(p).values()) for p in pages]
+            wall = [sum(w for w, _ in _median_steps(p).values()) for p in pages]
+            totals[n] += cpu
+            ratio = sum(base_cpu) / max(sum(cpu), 1e-9)
+            c = float(np.mean([p["cer"] for p in pages]))
+            f, ft = sum(p["found"] for p in pages), sum(p["fields"] for p in pages)
+            print(f"{kind:<10}{n:<14}{len(pages):>6}{statistics.median(cpu):>8.2f}{statistics.median(wall):>8.2f}"
+                  f"{ratio:>7.2f}{c:>9.3%}{(c - base_cer) * 100:>+9.2f}{f:>6}/{ft:<5}")
+    print("\n## all pages: seconds per page per step (mean over pages of the median over repeats) and share")
+    header = "".join(f"{n + ' CPU':>16}{'share':>7}" for n in names)
+    print(f"{'step':<14}{header}")
+    means = {}
+    for n in names:
+        pages = [p for kind in rows[n] for p in rows[n][kind]]
+        steps = [_median_steps(p) for p in pages]
+        means[n] = {k: float(np.mean([s.get(k, (0, 0))[1] for s in steps])) for k in {k for s in steps for k in s}}
+    for step in [s for s in STEPS if any(s in means[n] for n in names)] + sorted({k for n in names for k in means[n]} - set(STEPS)):
+        cells = ""
+        for n in names:
+            v, tot = means[n].get(step, 0.0), sum(means[n].values())
+            cells += f"{v:>16.3f}{v / tot:>7.1%}"
+        print(f"{step:<14}{cells}")
+    print(f"{'all':<14}" + "".join(f"{sum(means[n].values()):>16.3f}{1:>7.0%}" for n in names))
+    print(f"engine load + warm-up (s): " + ", ".join(f"{n} {s:.1f}" for n, s in result["load"].items()))
+    print(f"\n## county: {COUNTY_PAGES:,} scanned pages, one single-threaded OCR worker per core (CPU s/page ÷ cores)")
+    for n in names:
+        cpu = float(np.mean(totals[n]))
+        days = COUNTY_PAGES * cpu / 2 / 86400
+        print(f"{n:<14} {cpu:6.2f} CPU s/page = {cpu / 2:5.2f} s/page on 2 cores: {days:6.1f} days on one 2-core machine, "
+              f"{days / nodes:5.1f} days on {nodes} such Ray nodes ({days / nodes * 24:6.1f} h)")
+    print(f"CPU ratio {base} / {names[-1]} over all pages: {sum(totals[base]) / sum(totals[names[-1]]):.2f}×")
 
 
 def text_layer_speed(pdfs: list[Path], min_pages: int = 100) -> tuple[int, float, float]:
-    """(pages, wall seconds, CPU seconds) for the stage on text-layer PDFs, repeated to ``min_pages``.
-    CPU seconds give pages/s per core even when other jobs share the machine."""
+    """(pages, wall seconds, CPU seconds) for the stage on text-layer PDFs, repeated to ``min_pages``."""
     from pipeline.read.stage import ReadStage
 
     stage = ReadStage(engine="rapidocr")  # never loaded: text-layer pages need no OCR
-    n, wall, cpu = 0, time.perf_counter(), _cpu()
+    n, wall, cpu = 0, time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as d:
         while n < min_pages:
             for p in pdfs:
@@ -240,43 +304,28 @@ def text_layer_speed(pdfs: list[Path], min_pages: int = 100) -> tuple[int, float
                     n += res.page.text_source == "pdf-text"
             if n == 0:
                 break
-    return n, time.perf_counter() - wall, _cpu() - cpu
+    return n, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--records", type=int, default=3, help="sample records to generate")
-    ap.add_argument("--pages", type=int, default=3, help="pages per scan condition")
-    ap.add_argument("--engines", default="", help="comma-separated engines (default: every available one)")
-    ap.add_argument("--builtin", action="store_true", help="use the built-in pages, not the generator")
+    ap.add_argument("--pages", type=int, default=3, help="pages per page kind")
+    ap.add_argument("--repeats", type=int, default=1, help="times each page is read by each variant")
+    ap.add_argument("--seed", type=int, default=2027, help="generator seed (not one the code was tuned on)")
+    ap.add_argument("--ladder", action="store_true", help="also one variant per change between today and new")
+    ap.add_argument("--nodes", type=int, default=10, help="Ray nodes for the projection")
     ap.add_argument("--text-only", action="store_true", help="measure text-layer speed only")
     args = ap.parse_args()
-    from pipeline.read import engines
-
-    names = [e["name"] for e in engines.available() if e["available"] and e["name"] != "fake"]
-    if args.engines:
-        names = [n for n in args.engines.split(",") if n in names]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        pdfs, scans = gather(args, work)
-        n, wall, cpu = text_layer_speed(pdfs)
+        kinds = gather(work, args.pages, args.seed)
+        n, wall, cpu = text_layer_speed(sorted((work / "synth" / "text").rglob("*.pdf")))
         print(f"text layer: {n} pages, {n / cpu:.1f} pages per CPU-second (one core), {n / wall:.1f} pages/s wall")
         if args.text_only:
             return
-        conds = conditions(pdfs, scans, args.pages)
-        print(f"{'engine':<10}{'condition':<16}{'pages':>6}{'CER direct':>12}{'CER stage':>11}"
-              f"{'s/page dir':>11}{'s/page stage':>13}{'CPU-s dir':>10}{'CPU-s stage':>12}{'CPU overhead':>13}")
-        ctx = mp.get_context("spawn")
-        for name in names:
-            q = ctx.Queue()
-            p = ctx.Process(target=_engine_run, args=(name, conds, str(work), q))
-            p.start()
-            name, load_s, rss, rows = q.get()
-            p.join()
-            for cond, k, cd, cs, sd, ss, cpd, cps in rows:
-                print(f"{name:<10}{cond:<16}{k:>6}{cd:>11.2%}{cs:>11.2%}{sd:>11.2f}{ss:>13.2f}"
-                      f"{cpd:>10.2f}{cps:>12.2f}{(cps - cpd) / cpd:>13.1%}", flush=True)
-            print(f"{name:<10}load+warm-up {load_s:.1f} s, peak RSS {rss:.0f} MB")
+        variants = {"today": TODAY, **(LADDER if args.ladder else {}), "new": {}}
+        print("pages per kind: " + ", ".join(f"{k} {len(v)}" for k, v in kinds.items()), flush=True)
+        report(compare(kinds, variants, work, args.repeats), args.nodes)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Throughput of the batch runner: per stage, per executor, and a county-year projection.
 
     python bench/throughput.py --records 1000            # text-layer batch (minutes)
-    python bench/throughput.py --scan-records 3          # + a small scanned batch (OCR: ~3 s/page)
+    python bench/throughput.py --scan-records 3          # + a small scanned batch (OCR, ReadConfig's engine)
     python bench/throughput.py --scaling                 # + 1 vs 2 workers and Ray with 2 workers (--scaling-records)
 
 Prints tables: seconds, records/hour and pages/s per stage with each stage's share of the time;
@@ -84,8 +84,10 @@ def raw_engine_seconds(batch: Path, limit: int) -> tuple[float, int]:
     import cv2
 
     from pipeline.read import engines
+    from pipeline.read.config import ReadConfig
 
-    engine = engines.create("rapidocr")
+    cfg = ReadConfig()
+    engine = engines.create("rapidocr", threads=cfg.ocr_threads, **cfg.engine_settings())
     images = sorted(batch.glob("*/*/page-*.jpg"))[:limit]
     engine.recognize(cv2.imread(str(images[0])))  # warm-up, as the stage does
     t0 = time.monotonic()

@@ -89,3 +89,9 @@ def test_versions_are_known_without_loading_models():
         from importlib.metadata import version
 
         assert engines.version("rapidocr") == f"{version('rapidocr')}/PP-OCRv6-small"
+
+
+def test_unknown_ocr_settings_are_refused():
+    for bad in (dict(ocr_backend="tensorrt"), dict(ocr_pipeline="fast"), dict(angle_check="never"), dict(rec_batch=0)):
+        with pytest.raises(ValueError):
+            ReadStage(engine="rapidocr", **bad)

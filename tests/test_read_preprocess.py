@@ -124,3 +124,14 @@ def test_deskew_keeps_the_frame_unless_ink_would_be_cut(page):
     turned = preprocess.deskew(tight, 3.0)
     assert turned.shape[0] > tight.shape[0]
     assert (turned < 128).sum() == pytest.approx((tight < 128).sum(), rel=0.05)
+
+
+@needs_font
+def test_text_height_is_the_line_height_of_the_page():
+    from pipeline.read.preprocess import text_height
+
+    rows = [[(40, "主诉：反复咳嗽咳痰3天，发热1天。")]] * 8 + [[(40, "白细胞"), (400, "12.5"), (600, "10^9/L")]] * 4
+    for size in (20, 40):
+        page = np.asarray(draw_page(rows, size=(1400, 1400), font_size=size, pitch=int(size * 2.2)))
+        assert 0.7 * size <= text_height(page) <= 1.3 * size
+    assert text_height(np.full((800, 600), 250, np.uint8)) is None

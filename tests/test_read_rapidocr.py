@@ -14,9 +14,15 @@ LINES = ["入院记录", "主诉：反复咳嗽咳痰3天，发热1天。", "现
 rapidocr_ok = next(e for e in engines.available() if e["name"] == "rapidocr")["available"]
 
 
+TODAY = dict(ocr_backend="onnxruntime", ocr_pipeline="library", angle_check="always", rec_pack=False,
+             rec_batch=6, det_text_px=0)
+needs_rapidocr = pytest.mark.skipif(not rapidocr_ok, reason="rapidocr with its shipped models is not installed")
+
+
 @needs_font
-@pytest.mark.skipif(not rapidocr_ok, reason="rapidocr with its shipped models is not installed")
-def test_turned_and_upside_down_pages_are_read_upright(tmp_path, db_path):
+@needs_rapidocr
+@pytest.mark.parametrize("settings", [{}, TODAY], ids=["configured", "library-onnxruntime"])
+def test_turned_and_upside_down_pages_are_read_upright(tmp_path, db_path, settings):
     page = draw_page([[(40, t)] for t in LINES], size=(720, 300), font_size=28, pitch=50)
     d = tmp_path / "adm"
     d.mkdir()
@@ -26,7 +32,7 @@ def test_turned_and_upside_down_pages_are_read_upright(tmp_path, db_path):
     db = store.connect(db_path)
     rid = add_record(db, d, "image-folder")
     record = next(db.query("SELECT * FROM records WHERE id = ?", [rid]))
-    stage = ReadStage(engine="rapidocr")
+    stage = ReadStage(engine="rapidocr", **settings)
     ctx: dict = {}
     for result in stage.work(stage.prepare(db, record), ctx):
         with store.transaction(db):
@@ -50,3 +56,34 @@ def test_turned_and_upside_down_pages_are_read_upright(tmp_path, db_path):
     out, cov = coverage.recover(upright, kept, engine)
     assert (cov.bands, cov.recovered, cov.missing) == (1, 1, 0)
     assert [ln.text.replace(" ", "") for ln in out if ln not in kept] == [LINES[2]]
+
+
+@needs_font
+@needs_rapidocr
+def test_short_cells_read_the_same_packed_into_shared_rows():
+    """A lab table's short cells share recognition rows with ``rec_pack``: same text, fewer rows."""
+    rows = [[(40, name), (330, value), (520, unit), (700, ref)] for name, value, unit, ref in [
+        ("白细胞计数", "12.5", "10^9/L", "3.5-9.5"), ("血红蛋白", "138", "g/L", "130-175"),
+        ("C反应蛋白", "56.2", "mg/L", "0-10"), ("血钾", "3.42", "mmol/L", "3.5-5.3")]]
+    page = np.asarray(draw_page(rows, size=(900, 300), font_size=26, pitch=56))
+    read = {}
+    for pack in (False, True):
+        engine = engines.create("rapidocr", threads=1, **{**ReadStage(engine="rapidocr").cfg.engine_settings(), "rec_pack": pack})
+        read[pack] = sorted(ln.text.replace(" ", "") for ln in engine.recognize(page))
+    assert read[True] == read[False]
+    assert len(read[True]) == 16 and "56.2" in read[True] and "mmol/L" in read[True]
+
+
+def test_batches_cover_every_crop_once_with_less_padding_than_fixed_sixes():
+    from pipeline.read.engines.rapid import plan_batches
+
+    ratios = sorted([6.7] * 30 + [9.0, 12.0, 30.0, 31.0, 45.0] + [7.0] * 4)
+    batches = plan_batches(ratios, 16)
+    assert [i for b in batches for i in b] == list(range(len(ratios)))
+    assert all(1 <= len(b) <= 16 for b in batches)
+
+    def cost(bs):
+        return sum(4.0 + len(b) * ratios[b[-1]] for b in bs)
+
+    fixed = [range(i, min(i + 6, len(ratios))) for i in range(0, len(ratios), 6)]
+    assert cost(batches) < cost(fixed)

@@ -3,5 +3,6 @@
 Modules: ``config`` (settings and guards), ``textlayer`` (pdfplumber text layers), ``raster``
 (page images from PDFs, image files and page-image folders), ``preprocess`` (orientation, skew,
 contrast), ``engines`` (OCR engine registry), ``coverage`` (re-reads text the engine skipped),
-``layout`` (reading order), ``page`` (one page end to end), ``stage`` (``ReadStage``).
+``layout`` (reading order), ``page`` (one page end to end), ``timing`` (seconds per step of a
+page), ``stage`` (``ReadStage``).
 """

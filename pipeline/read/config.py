@@ -41,6 +41,16 @@ class ReadConfig:
     # Stored page images.
     image_format: str = "jpg"         # jpg | png
     jpeg_quality: int = 85
+    # rapidocr inference (see engines/rapid.py; bench/ocr.py measures each setting against the
+    # library's own call on the same pages). The shipped ONNX models either way.
+    ocr_backend: str = "openvino"     # onnxruntime | openvino
+    ocr_pipeline: str = "staged"      # library (rapidocr's own call) | staged
+    det_text_px: int = 10             # text height detection runs at (staged; 0: the library's size)
+    angle_check: str = "doubt"        # always: every line | doubt: a sample, all lines if it disagrees
+    rec_pack: bool = True             # short crops share a recognition row (staged)
+    rec_batch: int = 16               # most rows per recognition call
+    det_threads: int = 0              # per-stage runtime threads (0: ocr_threads)
+    rec_threads: int = 0
     # Engine-specific options (model dirs for paddleocr, sidecar behaviour for fake, ...).
     engine_options: tuple[tuple[str, str], ...] = ()
 
@@ -51,9 +61,23 @@ class ReadConfig:
         cfg = parse_options(cls, "read", kwargs)
         if cfg.dpi < 50 or cfg.dpi > 600:
             raise ValueError(f"dpi must be between 50 and 600, got {cfg.dpi}")
+        if cfg.ocr_backend not in ("onnxruntime", "openvino"):
+            raise ValueError(f"ocr_backend must be onnxruntime or openvino, got {cfg.ocr_backend!r}")
+        if cfg.ocr_pipeline not in ("library", "staged"):
+            raise ValueError(f"ocr_pipeline must be library or staged, got {cfg.ocr_pipeline!r}")
+        if cfg.angle_check not in ("always", "doubt"):
+            raise ValueError(f"angle_check must be always or doubt, got {cfg.angle_check!r}")
+        if not 0 <= cfg.det_text_px <= 200 or not 1 <= cfg.rec_batch <= 256:
+            raise ValueError("det_text_px must be 0–200 and rec_batch 1–256")
         if cfg.image_format not in ("jpg", "png"):
             raise ValueError(f"image_format must be jpg or png, got {cfg.image_format!r}")
         return cfg
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def engine_settings(self) -> dict:
+        """What the OCR engine is built with (engines ignore what does not apply to them)."""
+        return {"backend": self.ocr_backend, "pipeline": self.ocr_pipeline, "det_text_px": self.det_text_px,
+                "angle_check": self.angle_check, "rec_pack": self.rec_pack, "rec_batch": self.rec_batch,
+                "det_threads": self.det_threads, "rec_threads": self.rec_threads, **dict(self.engine_options)}

@@ -72,7 +72,7 @@ def uncovered_bands(gray: np.ndarray, lines: list[Line]) -> list[tuple[int, int,
 
 
 def recover(gray: np.ndarray, lines: list[Line], engine) -> tuple[list[Line], Coverage]:
-    """Re-read uncovered bands one by one; return all lines and what was found."""
+    """Re-read the uncovered bands; return all lines and what was found."""
     bands = uncovered_bands(gray, lines)
     cov = Coverage(bands=len(bands))
     if not bands:
@@ -80,15 +80,20 @@ def recover(gray: np.ndarray, lines: list[Line], engine) -> tuple[list[Line], Co
     h, w = gray.shape
     line_h = median(max(1.0, ln.bbox[3] - ln.bbox[1]) for ln in lines)
     out = list(lines)
-    read_line = getattr(engine, "recognize_line", None)
-    for x0, y0, x1, y1 in bands[:MAX_BANDS]:
-        if read_line is not None:
-            m = int(0.25 * line_h)
-            crop = gray[max(0, y0 - m): min(h, y1 + m), max(0, x0 - m): min(w, x1 + m)]
-            text, conf = read_line(np.ascontiguousarray(crop))
-            found = [Line(text=text, bbox=(float(x0), float(y0), float(x1), float(y1)), confidence=conf)] if text.strip() else []
-        else:
-            found = _recognize_crop(gray, (x0, y0, x1, y1), line_h, engine)
+    todo = bands[:MAX_BANDS]
+    read_lines = getattr(engine, "recognize_lines", None)
+    if read_lines is not None:
+        # All bands of the page in one batched recognition call.
+        m = int(0.25 * line_h)
+        crops = [np.ascontiguousarray(gray[max(0, y0 - m): min(h, y1 + m), max(0, x0 - m): min(w, x1 + m)])
+                 for x0, y0, x1, y1 in todo]
+        found_per_band = [
+            [Line(text=text, bbox=(float(x0), float(y0), float(x1), float(y1)), confidence=conf)] if text.strip() else []
+            for (x0, y0, x1, y1), (text, conf) in zip(todo, read_lines(crops))
+        ]
+    else:
+        found_per_band = [_recognize_crop(gray, band, line_h, engine) for band in todo]
+    for found in found_per_band:
         if not found:
             cov.missing += 1
             continue

@@ -10,6 +10,7 @@ import numpy as np
 from pipeline.record.page import Line
 from pipeline.read import coverage, layout, preprocess, textlayer
 from pipeline.read.config import PIPELINE_VERSION, ReadConfig
+from pipeline.read.timing import StageClock
 
 
 @dataclass
@@ -57,35 +58,45 @@ def _note(cov: coverage.Coverage | None) -> str | None:
 
 
 def ocr_image(gray: np.ndarray, engine, cfg: ReadConfig, *, source: str | None = None,
-              cached: dict | None = None) -> OcrOutcome:
-    """Read one page image. ``cached`` is a payload from an earlier run on the same pixels."""
+              cached: dict | None = None, inked: bool | None = None,
+              clock: StageClock | None = None) -> OcrOutcome:
+    """Read one page image. ``cached`` is a payload from an earlier run on the same pixels;
+    ``inked`` is ``coverage.has_ink(gray)`` when the caller knows it; ``clock`` collects the time
+    of each step."""
+    clock = clock or StageClock()
     if cached is not None:
-        img = preprocess.apply(gray, cached["rotation"], cached["skew"], cfg.normalize_contrast)
+        with clock("deskew"):
+            img = preprocess.apply(gray, cached["rotation"], cached["skew"], cfg.normalize_contrast)
         lines = [Line(**{**d, "bbox": tuple(d["bbox"])}) for d in cached["lines"]]
         return OcrOutcome(img, lines, cached["rotation"], cached["skew"], cached["text_source"],
                           cached.get("note"), None)
-    if not coverage.has_ink(gray):
+    if not (coverage.has_ink(gray) if inked is None else inked):
         payload = {"rotation": 0, "skew": 0.0, "lines": [], "text_source": "empty", "note": None}
         return OcrOutcome(gray, [], 0, 0.0, "empty", None, payload)
     rotation, skew = 0, 0.0
-    if cfg.detect_orientation or cfg.deskew:
-        quarter, measured = preprocess.analyse(gray, max_skew_deg=cfg.max_skew_deg)
-        rotation = quarter if cfg.detect_orientation else 0
-        if cfg.deskew and abs(measured) >= cfg.min_skew_deg:
-            skew = round(measured, 2)
-    img = preprocess.apply(gray, rotation, skew, cfg.normalize_contrast)
-    lines = engine.recognize(img, source)
+    with clock("deskew"):
+        if cfg.detect_orientation or cfg.deskew:
+            quarter, measured = preprocess.analyse(gray, max_skew_deg=cfg.max_skew_deg)
+            rotation = quarter if cfg.detect_orientation else 0
+            if cfg.deskew and abs(measured) >= cfg.min_skew_deg:
+                skew = round(measured, 2)
+        img = preprocess.apply(gray, rotation, skew, cfg.normalize_contrast)
+    with clock("ocr"):
+        lines = engine.recognize(img, source, clock=clock)
     flipped = engine.upside_down_fraction()
     if cfg.detect_orientation and flipped is not None and flipped > 0.5:
         # The line classifier read most lines upside down: the page is turned by 180°.
-        rotation = (rotation + 180) % 360
-        h, w = img.shape[:2]
-        img = preprocess.apply(gray, rotation, skew, cfg.normalize_contrast)
-        lines = _flip(lines, w, h)
+        with clock("deskew"):
+            rotation = (rotation + 180) % 360
+            h, w = img.shape[:2]
+            img = preprocess.apply(gray, rotation, skew, cfg.normalize_contrast)
+            lines = _flip(lines, w, h)
     cov = None
     if cfg.coverage_check and lines:
-        lines, cov = coverage.recover(img, lines, engine)
-    lines = layout.order(lines)
+        with clock("coverage"):
+            lines, cov = coverage.recover(img, lines, engine)
+    with clock("layout"):
+        lines = layout.order(lines)
     note = _note(cov)
     payload = {
         "rotation": rotation, "skew": skew, "text_source": "ocr", "note": note,

@@ -23,6 +23,7 @@ from pipeline.record.page import PageText
 from pipeline.pageimages import pages_dir
 from pipeline.read import coverage, engines, page as pagemod, raster, textlayer
 from pipeline.read.config import ReadConfig, ReadError
+from pipeline.read.timing import StageClock
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class PageResult:
     page: PageText
     n_pages: int
     cache: dict | None = None  # ocr_cache row to insert
+    timings: dict | None = None  # step → (wall s, CPU s) of reading this page (timing.StageClock)
 
 
 class ReadStage:
@@ -119,15 +121,17 @@ class ReadStage:
     # -- worker ---------------------------------------------------------------------------------
 
     def _engine(self, ctx: dict):
-        key = ("read.engine", self.cfg.engine, self.cfg.ocr_threads, self.cfg.engine_options)
+        settings = self.cfg.engine_settings()
+        key = ("read.engine", self.cfg.engine, self.cfg.ocr_threads, tuple(sorted(settings.items())))
         if key not in ctx:
-            ctx[key] = engines.create(self.cfg.engine, threads=self.cfg.ocr_threads, **dict(self.cfg.engine_options))
+            ctx[key] = engines.create(self.cfg.engine, threads=self.cfg.ocr_threads, **settings)
         return ctx[key]
 
     def _engine_version(self, ctx: dict) -> str:
-        key = ("read.engine-version", self.cfg.engine, self.cfg.engine_options)
+        settings = self.cfg.engine_settings()
+        key = ("read.engine-version", self.cfg.engine, tuple(sorted(settings.items())))
         if key not in ctx:
-            ctx[key] = engines.version(self.cfg.engine, **dict(self.cfg.engine_options))
+            ctx[key] = engines.version(self.cfg.engine, **settings)
         return ctx[key]
 
     def work(self, task: dict, ctx: dict) -> Iterator[PageResult]:
@@ -158,26 +162,31 @@ class ReadStage:
                 page_no = i + 1
                 if page_no in done:
                     continue
-                ppage = pdf[i]
+                clock = StageClock()
+                with clock("image"):
+                    ppage = pdf[i]
                 try:
                     raster.check_pdf_page(ppage, i, cfg)
                     ref = f"pdf:{i}"
                     pc = None
-                    if reader is not None:
-                        try:
-                            pc = reader.page(i)
-                        except Exception as exc:  # one unparsable content stream: OCR this page
-                            log.warning("text layer of record %s page %d unreadable (%s); using OCR",
-                                        task["record_id"], page_no, exc.__class__.__name__)
-                    lines = pagemod.text_layer_lines(pc, cfg) if pc else None
+                    with clock("text-layer"):
+                        if reader is not None:
+                            try:
+                                pc = reader.page(i)
+                            except Exception as exc:  # one unparsable content stream: OCR this page
+                                log.warning("text layer of record %s page %d unreadable (%s); using OCR",
+                                            task["record_id"], page_no, exc.__class__.__name__)
+                        lines = pagemod.text_layer_lines(pc, cfg) if pc else None
                     if lines is not None:
                         yield PageResult(PageText(
                             page_no=page_no, source_ref=ref, width=pc.width, height=pc.height, unit="pt",
-                            text_source="pdf-text", lines=lines, engine="pdfminer", mean_confidence=1.0), n)
+                            text_source="pdf-text", lines=lines, engine="pdfminer", mean_confidence=1.0), n,
+                            timings=clock.as_dict())
                         continue
-                    scan = raster.embedded_scan(ppage, cfg)
-                    gray, dpi = scan if scan else (raster.render(ppage, cfg.dpi, cfg), cfg.dpi)
-                    yield self._ocr_result(gray, dpi, page_no, ref, None, n, task, ctx, cache)
+                    with clock("image"):
+                        scan = raster.embedded_scan(ppage, cfg)
+                        gray, dpi = scan if scan else (raster.render(ppage, cfg.dpi, cfg), cfg.dpi)
+                    yield self._ocr_result(gray, dpi, page_no, ref, None, n, task, ctx, cache, clock)
                 finally:
                     ppage.close()
         finally:
@@ -191,23 +200,29 @@ class ReadStage:
         for page_no, ip in enumerate(pages, start=1):
             if page_no in done:
                 continue
-            gray, dpi = raster.load_image_page(ip, self.cfg)
-            yield self._ocr_result(gray, dpi, page_no, ip.ref, str(ip.path), n, task, ctx, cache)
+            clock = StageClock()
+            with clock("image"):
+                gray, dpi = raster.load_image_page(ip, self.cfg)
+            yield self._ocr_result(gray, dpi, page_no, ip.ref, str(ip.path), n, task, ctx, cache, clock)
 
-    def _ocr_result(self, gray, dpi, page_no, ref, source, n, task, ctx, cache) -> PageResult:
+    def _ocr_result(self, gray, dpi, page_no, ref, source, n, task, ctx, cache, clock: StageClock) -> PageResult:
         cfg = self.cfg
-        sha = pagemod.pixels_sha256(gray)
-        engine = cached = None
-        inked = coverage.has_ink(gray)
+        with clock("image"):
+            sha = pagemod.pixels_sha256(gray)
+            engine = cached = None
+            inked = coverage.has_ink(gray)
         if inked:
             # Look the pixels up before loading the engine: a re-run of cached pages needs no model.
-            version = pagemod.cache_version(self._engine_version(ctx), cfg)
-            cached = cache.get(sha, cfg.engine, version)
+            with clock("cache"):
+                version = pagemod.cache_version(self._engine_version(ctx), cfg)
+                cached = cache.get(sha, cfg.engine, version)
             if cached is None:
-                engine = self._engine(ctx)
-        out = pagemod.ocr_image(gray, engine, cfg, source=source, cached=cached)
+                with clock("engine-load"):
+                    engine = self._engine(ctx)
+        out = pagemod.ocr_image(gray, engine, cfg, source=source, cached=cached, inked=inked, clock=clock)
         rel = f"{task['record_id']}/{page_no:04d}.{cfg.image_format}"
-        _write_image(Path(task["pages_dir"]) / rel, out.image, cfg)
+        with clock("page-image"):
+            _write_image(Path(task["pages_dir"]) / rel, out.image, cfg)
         h, w = out.image.shape[:2]
         ocr = out.text_source == "ocr"
         page = PageText(
@@ -222,7 +237,7 @@ class ReadStage:
         if out.payload is not None and engine is not None:
             row = {"image_sha256": sha, "engine": cfg.engine, "engine_version": version,
                    "result": json.dumps(out.payload, ensure_ascii=False)}
-        return PageResult(page, n, row)
+        return PageResult(page, n, row, timings=clock.as_dict())
 
 
 def _write_image(dest: Path, image: np.ndarray, cfg: ReadConfig) -> None:

@@ -16,10 +16,11 @@ class Engine(Protocol):
     name: str
     version: str  # part of the OCR cache key: a new model or setting must not reuse old results
 
-    def recognize(self, image: np.ndarray, source: str | None = None) -> list[Line]:
+    def recognize(self, image: np.ndarray, source: str | None = None, clock=None) -> list[Line]:
         """Lines found in ``image`` (uint8 gray or BGR), unordered, boxes in its pixels.
 
-        ``source`` names the page's origin; only test engines use it.
+        ``source`` names the page's origin; only test engines use it. ``clock`` (a
+        ``timing.StageClock``), when given, is told the engine's own steps.
         """
         ...
 

@@ -57,7 +57,7 @@ class FakeEngine:
         self.calls = 0
         self.flipped: float | None = None
 
-    def recognize(self, image: np.ndarray, source: str | None = None) -> list[Line]:
+    def recognize(self, image: np.ndarray, source: str | None = None, clock=None) -> list[Line]:
         self.calls += 1
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if source:

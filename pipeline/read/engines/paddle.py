@@ -87,7 +87,7 @@ class PaddleEngine:
         self._ocr = PaddleOCR(**kwargs)
         self.version = version(**options)
 
-    def recognize(self, image: np.ndarray, source: str | None = None) -> list[Line]:
+    def recognize(self, image: np.ndarray, source: str | None = None, clock=None) -> list[Line]:
         if image.ndim == 2:
             image = np.repeat(image[:, :, None], 3, axis=2)
         lines = []

@@ -53,7 +53,7 @@ class TesseractEngine:
         # Its OpenMP threads fight each other on small machines and make it several times slower.
         self._env = dict(os.environ, OMP_THREAD_LIMIT="1")
 
-    def recognize(self, image: np.ndarray, source: str | None = None) -> list[Line]:
+    def recognize(self, image: np.ndarray, source: str | None = None, clock=None) -> list[Line]:
         ok, png = cv2.imencode(".png", image)
         if not ok:
             raise ValueError("cannot encode page image for tesseract")
