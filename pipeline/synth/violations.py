@@ -313,9 +313,10 @@ INJECTORS = {
 }
 assert set(INJECTORS) == set(VIOLATION_TYPES)
 
-# bed_hanging rewrites days of the stay, so it runs before injectors that add charges on given days
-ORDER = ["low_standard_admission", "split_admission", "bed_hanging", "upcoding", "over_examination", "drug_restriction",
-         "item_substitution", "duplicate_charge", "excess_charge", "doc_timeliness"]
+# bed_hanging rewrites days of the stay, so it runs before injectors that add charges on given days;
+# item_substitution before split_admission, whose workup takes the first days' tests and exams
+ORDER = ["low_standard_admission", "item_substitution", "split_admission", "bed_hanging", "upcoding", "over_examination",
+         "drug_restriction", "duplicate_charge", "excess_charge", "doc_timeliness"]
 
 
 def inject(b: PlanBuilder, types: list[str]) -> list[Violation]:
