@@ -47,8 +47,8 @@ TODAY = dict(ocr_backend="onnxruntime", ocr_pipeline="library", angle_check="alw
 LADDER = {  # each step adds one change to the one before
     "+openvino": dict(TODAY, ocr_backend="openvino"),
     "+staged": dict(TODAY, ocr_backend="openvino", ocr_pipeline="staged"),
-    "+det-text": dict(TODAY, ocr_backend="openvino", ocr_pipeline="staged", det_text_px=10),
-    "+angle-doubt": dict(TODAY, ocr_backend="openvino", ocr_pipeline="staged", det_text_px=10, angle_check="doubt"),
+    "+det-text": dict(TODAY, ocr_backend="openvino", ocr_pipeline="staged", det_text_px=14),
+    "+angle-doubt": dict(TODAY, ocr_backend="openvino", ocr_pipeline="staged", det_text_px=14, angle_check="doubt"),
 }
 STEPS = ("image", "deskew", "detection", "angle", "crops", "recognition", "ocr", "coverage", "layout",
          "page-image", "store")

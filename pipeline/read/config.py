@@ -45,7 +45,7 @@ class ReadConfig:
     # library's own call on the same pages). The shipped ONNX models either way.
     ocr_backend: str = "openvino"     # onnxruntime | openvino
     ocr_pipeline: str = "staged"      # library (rapidocr's own call) | staged
-    det_text_px: int = 10             # text height detection runs at (staged; 0: the library's size)
+    det_text_px: int = 0              # text height detection runs at (staged; 0: the library's size)
     angle_check: str = "doubt"        # always: every line | doubt: a sample, all lines if it disagrees
     rec_pack: bool = True             # short crops share a recognition row (staged)
     rec_batch: int = 16               # most rows per recognition call
