@@ -177,42 +177,43 @@ def _use(ctx: Ctx, pk: Pick, code: str) -> tuple[object, list[Charge], list]:
     return order, [c], [("临时医嘱单", order), ("费用清单", c)]
 
 
-def make_sex(ctx: Ctx) -> list[Violation] | None:
-    sex = ctx.b.slot.person.sex
-    need = sex if not ctx.violate else ("女" if sex == "男" else "男")
-    got = ctx.choose(ctx.picks(lambda pk: pk.demand == need))
+def _draw(ctx: Ctx, ok) -> tuple[Pick, list[Charge], list] | None:
+    """One of the case's points that ``ok`` accepts, billed: its pick, charge lines and evidence."""
+    got = ctx.choose(ctx.picks(ok))
     if not got:
         return None
     pk, code = got
     _, charges, ev = _use(ctx, pk, code)
-    if not charges:
+    return (pk, charges, ev) if charges else None
+
+
+def make_sex(ctx: Ctx) -> list[Violation] | None:
+    sex = ctx.b.slot.person.sex
+    need = sex if not ctx.violate else ("女" if sex == "男" else "男")
+    drawn = _draw(ctx, lambda pk: pk.demand == need)
+    if not drawn:
         return None
+    pk, charges, ev = drawn
     detail = f"{sex}性患者使用限{need}性的“{charges[0].name}”（{kp.text(pk.point)[:40]}）"
     return ctx.result(pk, detail, charges, ev + [_front(f"性别：{sex}")])
 
 
 def make_child(ctx: Ctx) -> list[Violation] | None:
     years, days = ctx.age()
-    got = ctx.choose(ctx.picks(lambda pk: pk.demand.allows(years, days) != ctx.violate))
-    if not got:
+    drawn = _draw(ctx, lambda pk: pk.demand.allows(years, days) != ctx.violate)
+    if not drawn:
         return None
-    pk, code = got
-    _, charges, ev = _use(ctx, pk, code)
-    if not charges:
-        return None
+    pk, charges, ev = drawn
     detail = f"{ctx.p.age}岁患者使用“{charges[0].name}”（{pk.point.rule_class}：{kp.text(pk.point)[:30]}）"
     return ctx.result(pk, detail, charges, ev + [_front(f"年龄：{ctx.p.age}岁")])
 
 
 def make_level(ctx: Ctx) -> list[Violation] | None:
     have = LEVELS[ctx.b.slot.hospital.level]
-    got = ctx.choose(ctx.picks(lambda pk: (pk.demand > have) == ctx.violate))
-    if not got:
+    drawn = _draw(ctx, lambda pk: (pk.demand > have) == ctx.violate)
+    if not drawn:
         return None
-    pk, code = got
-    _, charges, ev = _use(ctx, pk, code)
-    if not charges:
-        return None
+    pk, charges, ev = drawn
     detail = f"{ctx.b.slot.hospital.level}医疗机构使用限{LEVEL_NAMES[pk.demand]}及以上医疗机构的“{charges[0].name}”"
     return ctx.result(pk, detail, charges, ev + [_front(f"医疗机构：{ctx.b.slot.hospital.name}")])
 
@@ -220,13 +221,10 @@ def make_level(ctx: Ctx) -> list[Violation] | None:
 def make_visit(ctx: Ctx) -> list[Violation] | None:
     if ctx.violate and any(q.rule_class == ctx.case["rule_class"] for c in ctx.p.charges for q in kp.points_of_line(c)):
         return None   # another drug of the stay would break the rule too under another visit type
-    got = ctx.choose(ctx.picks(lambda pk: True))
-    if not got:
+    drawn = _draw(ctx, lambda pk: True)
+    if not drawn:
         return None
-    pk, code = got
-    _, charges, ev = _use(ctx, pk, code)
-    if not charges:
-        return None
+    pk, charges, ev = drawn
     if ctx.violate:
         ctx.p.visit_type = "门诊" if "急诊" in pk.demand else "急诊"
     detail = f"就医方式为{ctx.p.visit_type}，使用限{'或'.join(pk.demand)}支付的“{charges[0].name}”"
@@ -235,13 +233,10 @@ def make_visit(ctx: Ctx) -> list[Violation] | None:
 
 def make_insurance(ctx: Ctx) -> list[Violation] | None:
     sex = ctx.b.slot.person.sex
-    got = ctx.choose(ctx.picks(lambda pk: all(d.get("药品区分性别使用", sex) == sex for d in pk.companions.values())))
-    if not got:
+    drawn = _draw(ctx, lambda pk: all(d.get("药品区分性别使用", sex) == sex for d in pk.companions.values()))
+    if not drawn:
         return None
-    pk, code = got
-    _, charges, ev = _use(ctx, pk, code)
-    if not charges:
-        return None
+    pk, charges, ev = drawn
     if not ctx.violate:
         ctx.p.insurance = ctx.case["insurance"]
     label = INSURANCE_LABELS[ctx.p.insurance]
@@ -348,11 +343,10 @@ def make_frequency(ctx: Ctx) -> list[Violation] | None:
 
 
 def make_working_age(ctx: Ctx) -> list[Violation] | None:
-    got = ctx.choose(ctx.picks(lambda pk: all(d.get("医疗服务项目限支付疗程", 99) >= 5 for d in pk.companions.values())))
-    if not got:
+    drawn = _draw(ctx, lambda pk: all(d.get("医疗服务项目限支付疗程", 99) >= 5 for d in pk.companions.values()))
+    if not drawn:
         return None
-    pk, code = got
-    _, charges, ev = _use(ctx, pk, code)
+    pk, charges, ev = drawn
     detail = f"{ctx.p.age}岁患者使用限法定就业年龄段的“{charges[0].name}”"
     return ctx.result(pk, detail, charges, ev + [_front(f"年龄：{ctx.p.age}岁")])
 
@@ -530,13 +524,10 @@ def make_indication(ctx: Ctx) -> list[Violation] | None:
         ok = lambda pk: not any(w in text for w in pk.demand["words"])   # noqa: E731
     else:
         ok = lambda pk: pk.demand.get("sex", sex) == sex   # noqa: E731
-    got = ctx.choose(ctx.picks(ok))
-    if not got:
+    drawn = _draw(ctx, ok)
+    if not drawn:
         return None
-    pk, code = got
-    _, charges, ev = _use(ctx, pk, code)
-    if not charges:
-        return None
+    pk, charges, ev = drawn
     d = pk.demand
     if ctx.violate:
         return ctx.result(pk, f"使用“{charges[0].name}”（{kp.text(pk.point)[:40]}），病历中无{d['name']}的诊断依据", charges, ev)
