@@ -12,11 +12,9 @@ import hashlib
 import json
 import re
 import secrets
-import socket
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,10 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]   # the code under test, the sample batch and the fuzzer
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
 
 from api_fuzz import fuzz, operations  # noqa: E402
-from pipeline.commands.review import server_config  # noqa: E402
+from app_server import AppServer  # noqa: E402
 from pipeline.store import connect  # noqa: E402
 from review_sample import build  # noqa: E402
 from review_ui import auth, create_app  # noqa: E402
@@ -37,28 +34,6 @@ USERS = {"rev1": ("reviewer", "pw-rev1-123"), "rev2": ("reviewer", "pw-rev2-123"
          "rev3": ("reviewer", "pw-rev3-123"), "lead1": ("lead", "pw-lead1-123"),
          "admin1": ("admin", "pw-admin1-123")}
 BIG = 2**63
-
-
-class Server:
-    """The app under uvicorn in a thread, as `medreview review` serves it."""
-
-    def __init__(self, app):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(server_config(app, "127.0.0.1", self.port, log_level="critical"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.time() + 20
-        while not self.server.started:
-            if time.time() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def client(base: str) -> httpx.Client:
@@ -153,7 +128,7 @@ def attack_login(base, db_path, ids):
 
 
 def attack_sessions(base, db_path, ids):
-    secure = Server(create_app(db_path, cookie_secure=True))
+    secure = AppServer(create_app(db_path, cookie_secure=True), log_level="critical")
     try:
         cookie = client(secure.base).get("/login").headers.get("set-cookie", "")
     finally:
@@ -262,7 +237,7 @@ def main() -> int:
         for name, (role, pw) in USERS.items():
             auth.add_user(db, name, role, pw)
         db.conn.close()
-        server = Server(create_app(db_path))
+        server = AppServer(create_app(db_path), log_level="critical")
         failed = 0
         try:
             for name, attack in ATTACKS:

@@ -23,6 +23,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]   # the code under test, and the
 from fastapi.testclient import TestClient  # noqa: E402
 
 from pipeline.store import connect, insert_many, now, transaction  # noqa: E402
+from app_server import AppServer  # noqa: E402
 from review_sample import build  # noqa: E402
 from review_ui import auth, create_app  # noqa: E402
 
@@ -69,7 +70,8 @@ def browser_load_times(db_path: Path, record_id: int, runs: int) -> list[float] 
     if not chromium:
         print("(chromium or playwright missing: browser timing skipped)")
         return None
-    server, thread, base = serve(db_path)
+    server = AppServer(create_app(db_path))
+    base = server.base
     out = []
     try:
         with sync_playwright() as p:
@@ -87,8 +89,7 @@ def browser_load_times(db_path: Path, record_id: int, runs: int) -> list[float] 
                     "() => { const n = performance.getEntriesByType('navigation')[0]; return n.loadEventStart - n.startTime; }"))
             browser.close()
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.stop()
     return out[1:]   # the first load also fetches CSS/JS
 
 
@@ -116,7 +117,8 @@ def decide_batch(db_path: Path) -> dict | None:
         chromium = None
     if not chromium:
         return None
-    server, thread, base = serve(db_path)
+    server = AppServer(create_app(db_path))
+    base = server.base
     keys, seconds, clicks, decided = [], [], 0, {"confirm": 0, "reject": 0}
     try:
         with sync_playwright() as p:
@@ -150,8 +152,7 @@ def decide_batch(db_path: Path) -> dict | None:
                 k += 1
             browser.close()
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.stop()
     open_flags = connect(db_path).execute(
         "SELECT COUNT(*) FROM flags f WHERE NOT EXISTS (SELECT 1 FROM reviews r WHERE r.flag_id = f.id"
         " AND r.action IN ('confirm', 'reject'))").fetchone()[0]
@@ -160,23 +161,6 @@ def decide_batch(db_path: Path) -> dict | None:
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
-
-
-def serve(db_path: Path):
-    import socket
-    import threading
-
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(db_path), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
 
 
 def print_decisions(res: dict, source: str) -> None:

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]   # the code, and the app server the tests use
 
+from app_server import AppServer  # noqa: E402
 from pipeline import review, store  # noqa: E402
 from pipeline.report import ReportSettings, write_report  # noqa: E402
 from pipeline.review import appeals, assign, lead, money  # noqa: E402
@@ -105,22 +103,6 @@ def prepare(db_path: Path) -> dict:
     return {"overlap": overlap, "kp": kp, "kp_flag": kp_flag, "blind": blind}
 
 
-def serve(db_path: Path):
-    import uvicorn
-
-    from review_ui import create_app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(db_path), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 def login(ctx, base: str, name: str):
     page = ctx.new_page()
     page.goto(base + "/login")
@@ -160,7 +142,10 @@ def main(argv=None) -> int:
         db_path = copy_db(src, tmp / "copy")
         shown = prepare(db_path)
         rep = write_report(db_path, tmp / "report", pdf=True, notices=True, settings=SETTINGS)
-        server, thread, base = serve(db_path)
+        from review_ui import create_app
+
+        server = AppServer(create_app(db_path))
+        base = server.base
         written = []
         try:
             with sync_playwright() as p:
@@ -203,8 +188,7 @@ def main(argv=None) -> int:
                 written.append("report_html.png")
                 browser.close()
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+            server.stop()
         pdftoppm = shutil.which("pdftoppm")
         pdfs = [("report_pdf", rep.get("pdf"))] + [(f"notice_{Path(n).stem.split('-')[-1]}_pdf", n.with_suffix(".pdf"))
                                                    for n in rep.get("notices", [])[:1]]

@@ -3,9 +3,6 @@ confirm with the keyboard, watch the queue advance. Skips when chromium or Playw
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,11 +12,11 @@ playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright f
 if not Path(CHROMIUM).exists():
     pytest.skip("Debian chromium not installed (/usr/bin/chromium)", allow_module_level=True)
 
-import uvicorn  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
 from pipeline.store import connect, insert_one, transaction  # noqa: E402
 from pipeline.store import dumps as store_dumps  # noqa: E402
+from app_server import AppServer  # noqa: E402
 from review_ui import auth, create_app  # noqa: E402
 from review_sample import build  # noqa: E402
 
@@ -35,12 +32,6 @@ def _wait_image(page) -> None:
     assert img.evaluate("el => el.naturalWidth") > 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     db_path = tmp_path_factory.mktemp("ui") / "audit.db"
@@ -53,19 +44,9 @@ def server(tmp_path_factory):
     with transaction(db):
         insert_one(db, "sections", {"record_id": ids["ZY2026004"]["record_id"], "seq": 1, "name": "病程记录",
                                     "text": text, "line_start": lids[0], "line_end": lids[-1]})
-    port = _free_port()
-    config = uvicorn.Config(create_app(db_path), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not srv.started:
-        if time.time() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", ids
-    srv.should_exit = True
-    thread.join(timeout=10)
+    srv = AppServer(create_app(db_path))
+    yield srv.base, ids
+    srv.stop()
 
 
 @pytest.fixture(scope="module")
@@ -257,15 +238,9 @@ def views(tmp_path_factory):
     auth.add_user(db, REVIEWER[0], "reviewer", REVIEWER[1])
     auth.add_user(db, LEAD[0], "lead", LEAD[1])
     auth.add_user(db, "rev-b", "reviewer", "pw-rev-b-123")
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(db_path), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", ids, db_path
-    srv.should_exit = True
-    thread.join(timeout=10)
+    srv = AppServer(create_app(db_path))
+    yield srv.base, ids, db_path
+    srv.stop()
 
 
 @pytest.fixture(scope="module")
