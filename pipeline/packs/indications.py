@@ -28,7 +28,7 @@ import yaml
 
 DATA_PATH = Path(__file__).parent / "data" / "indications.yaml"
 _CN = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
-_UNIT_DAYS = {"天": 1, "日": 1, "周": 7, "个月": 30, "月": 30, "年": 365}
+UNIT_DAYS = {"天": 1, "日": 1, "周": 7, "个月": 30, "月": 30, "年": 365}
 _YEAR_DAYS = {"岁": 365.25, "月": 30.44, "日": 1.0}
 _MASK = "\u0000"
 _NUM = r"\d+(?:\.\d+)?"
@@ -41,7 +41,8 @@ def norm(s: str | None) -> str:
     return re.sub(r"[\s\"“”‘’']", "", t)
 
 
-def number(s: str) -> float:
+def number(s: str) -> int | float:
+    """An Arabic (3, 2.5) or Chinese (一 … 十二) numeral; whole values as int."""
     if re.fullmatch(_NUM, s):
         v = float(s)
         return int(v) if v.is_integer() else v
@@ -196,7 +197,7 @@ def parse(constraint: str | None, item_name: str | None = None, rule_class: str 
     t = norm(constraint)
     m = v.days.search(t)
     if m:
-        r.max_days = int(number(m["n"]) * _UNIT_DAYS[m["u"]])
+        r.max_days = int(number(m["n"]) * UNIT_DAYS[m["u"]])
     if v.inpatient.search(t):
         r.inpatient = True
     m = v.level.search(t)

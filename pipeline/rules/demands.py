@@ -9,11 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pipeline.packs.indications import UNIT_DAYS, number
 from pipeline.packs.schema import KnowledgePoint
 
 _NUM = r"(\d+|[一二两三四五六七八九十]+)"
-_CN = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
-_UNIT_DAYS = {"天": 1, "日": 1, "周": 7, "个月": 30, "月": 30, "年": 365}
 # The sex a 区分性别 point is for, where its text names it: words of women's and men's conditions.
 _FEMALE = re.compile(r"女|妇|孕|妊娠|产后|产前|分娩|引产|催产|流产|宫|阴道|外阴|卵巢|输卵管|月经|经期|痛经|闭经|经血|"
                      r"经闭|行经|经前|调经|带下|白带|乳汁|下乳|奶汁|哺乳|绝经|排卵|胎|盆腔|子痫")
@@ -29,18 +28,6 @@ _AGE_MIN = re.compile(r"(\d+)\s*(?:岁|周岁)(?:及\d*岁?)?以上")
 
 SEX_CLASSES = ("药品区分性别使用", "医疗服务项目区分性别使用")
 HERB_CLASSES = ("中药饮片单方使用不予支付", "中药饮片单复方均不予支付")
-
-
-def number(s: str) -> int:
-    """An Arabic or Chinese numeral (一 … 十二)."""
-    if s.isdigit():
-        return int(s)
-    if s.startswith("十"):
-        return 10 + _CN.get(s[1:], 0)
-    if "十" in s:
-        a, _, b = s.partition("十")
-        return _CN[a] * 10 + _CN.get(b, 0)
-    return _CN[s]
 
 
 def text(point: KnowledgePoint) -> str:
@@ -192,7 +179,7 @@ def max_days(point: KnowledgePoint) -> int | None:
     m = _DAYS_ONCE.search(t) or _DAYS.search(t)
     if not m:
         return None
-    return number(m[1]) * _UNIT_DAYS[m[2]]
+    return number(m[1]) * UNIT_DAYS[m[2]]
 
 
 def span_counts(point: KnowledgePoint) -> bool:
@@ -206,12 +193,12 @@ def period_days(point: KnowledgePoint) -> int | None:
     t = text(point)
     m = _INTERVAL.search(t)
     if m:
-        return number(m[1]) * _UNIT_DAYS[m[2]]
+        return number(m[1]) * UNIT_DAYS[m[2]]
     if _WEEKLY.search(t):
         return 7
     m = _REFLECTS.search(t)
     if m:
-        return number(m[1]) * _UNIT_DAYS[m[3]]
+        return number(m[1]) * UNIT_DAYS[m[3]]
     return None
 
 
