@@ -40,15 +40,17 @@ def _table(title, head, rows):
         print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)))
 
 
-def upcoding_bench(records: int, seed: int, out: Path | None = None) -> int:
+def upcoding_bench(records: int, seed: int, out: Path | None = None, styles: list[str] | None = None) -> int:
     """``out``: a folder kept between runs (the batch is generated and ingested once; the run
     resumes)."""
     out = Path(out or tempfile.mkdtemp(prefix="drg-upcoding-"))
-    batch, db_path = out / f"batch-{seed}", out / f"audit-{seed}.db"
+    tag = f"{seed}-{'-'.join(styles)}" if styles else f"{seed}"   # a kept folder per seed and styles
+    batch, db_path = out / f"batch-{tag}", out / f"audit-{tag}.db"
     if not (batch / "labels.jsonl").exists():
         t0 = time.monotonic()
-        generate(batch, records=records, hospitals=3, seed=seed, forms=("text",), rates=RATES, clean_share=0.55, workers=2)
-        print(f"generated {records} records (seed {seed}, text) in {time.monotonic() - t0:.0f}s", flush=True)
+        generate(batch, records=records, hospitals=3, seed=seed, forms=("text",), rates=RATES, clean_share=0.55, workers=2,
+                 styles=styles)
+        print(f"generated {records} records (seed {seed}, styles {','.join(styles or ['standard'])}, text) in {time.monotonic() - t0:.0f}s", flush=True)
     if not db_path.exists():
         _sh("ingest", batch / "text", "--db", db_path)
     t0 = time.monotonic()

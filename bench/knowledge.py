@@ -15,6 +15,8 @@
            (targets: recall ≥ 0.95, precision ≥ 0.90 for every class with a violation).
 --synth N  first generate a text batch of N admissions with the sample generator (--seed, half of
            them with violations, --out folder), ingest it and run every stage; then measure on it.
+           --styles names the print styles (pipeline/synth/data/styles.yaml; `ledger` is the one
+           held out of development).
 
 The database is copied to a temporary folder first (the copy is migrated; the original is left
 as it is).
@@ -161,7 +163,7 @@ def print_scores(rows: list[dict]) -> None:
           + (f" ({'、'.join(missed)})" if missed else ""))
 
 
-def make_batch(records: int, seed: int, out: Path, workers: int) -> tuple[Path, Path]:
+def make_batch(records: int, seed: int, out: Path, workers: int, styles: list[str] | None = None) -> tuple[Path, Path]:
     """A text batch from the sample generator, ingested and run through every stage."""
     from pipeline import ingest, synth
     from pipeline.run import RunOptions, run_batch
@@ -169,13 +171,13 @@ def make_batch(records: int, seed: int, out: Path, workers: int) -> tuple[Path, 
 
     t0 = time.perf_counter()
     synth.generate(out / "batch", records=records, hospitals=3, seed=seed, forms=("text",), clean_share=0.5,
-                   workers=workers)
+                   workers=workers, styles=styles)
     db_path = out / "audit.db"
     db = store.connect(db_path)
     ingest.ingest(db, out / "batch" / "text")
     run = run_batch(db, ORDER, RunOptions(workers=workers))
     failed = sum(r.failed for r in run.stages)
-    print(f"batch: {records} admissions, seed {seed}, generated and run in {time.perf_counter() - t0:.0f}s"
+    print(f"batch: {records} admissions, seed {seed}, styles {','.join(styles or ['standard'])}, generated and run in {time.perf_counter() - t0:.0f}s"
           f" ({failed} failed) -> {db_path}")
     return db_path, out / "batch" / "labels.jsonl"
 
@@ -190,6 +192,7 @@ def main(argv=None) -> int:
     ap.add_argument("--synth", type=int, metavar="N", help="generate and run a batch of N admissions first")
     ap.add_argument("--seed", type=int, default=9173)
     ap.add_argument("--out", type=Path, help="folder for the --synth batch and database")
+    ap.add_argument("--styles", help="comma-separated print styles of the --synth batch (default: standard)")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args(argv)
     if not (a.speed or a.classes):
@@ -197,7 +200,7 @@ def main(argv=None) -> int:
     if a.synth:
         if not a.out:
             ap.error("--synth needs --out")
-        a.db, a.labels = make_batch(a.synth, a.seed, a.out, a.workers)
+        a.db, a.labels = make_batch(a.synth, a.seed, a.out, a.workers, a.styles.split(",") if a.styles else None)
     if not a.db:
         ap.error("give --db, or --synth N --out DIR")
     if a.speed:
