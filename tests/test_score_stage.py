@@ -48,7 +48,8 @@ def flags_of(db, rid):
 def test_stage_writes_flags_scores_and_cross_record_flags(db_path):
     db = store.connect(db_path)
     first = add_record(db, 1, extra_charges=[("2024-03-03", "黄体酮注射液", "西药费", 1, 1.8)])
-    second = add_record(db, 2, admit="2024-03-12 09:00", discharge="2024-03-16 10:00", dx=("急性阑尾炎", "K35.900"))
+    second = add_record(db, 2, admit="2024-03-12 09:00", discharge="2024-03-16 10:00", dx=("急性阑尾炎", "K35.900"),
+                        extra_charges=[("2024-03-12", "血常规(五分类)", "化验费", 1, 20.0)])
     report = score_all(db_path, db)
     assert report.done == 2 and report.failed == 0
     f1 = flags_of(db, first)
@@ -62,7 +63,7 @@ def test_stage_writes_flags_scores_and_cross_record_flags(db_path):
                 assert (text, page_no) == (e["text"], e["page_no"])
     split = [f for f in flags_of(db, second) if f["rule_id"] == "XR-SPLIT-ADMISSION"]
     assert len(split) == 1 and "出院后第6天因同一疾病(K35.900 急性阑尾炎)再次入院" in split[0]["reason"]
-    assert split[0]["amount"] == 35.0
+    assert split[0]["amount"] == 20.0   # the repeated admission workup (amount_basis workup)
     probs = dict(db.execute("SELECT record_id, probability FROM scores").fetchall())
     assert set(probs) == {first, second} and probs[first] > 0.5 and probs[second] > 0.5
     stages = {r[0] for r in db.execute("SELECT stage FROM records")}

@@ -63,6 +63,20 @@ def strip_spec(name: str) -> str:
     return spec_cuts(name)[-1]
 
 
+# An enantiomer is another drug with its own listing (左奥硝唑 is not 奥硝唑), however alike the names.
+_ISOMER_PREFIXES = ("左旋", "右旋", "消旋", "左", "右", "精")
+
+
+def _isomer(a: str, b: str) -> bool:
+    """Whether one name is the other with an enantiomer prefix put in (left or right of a cut)."""
+    short, long_ = sorted((name_key(a), name_key(b)), key=len)
+    for pre in _ISOMER_PREFIXES:
+        i = long_.find(pre)
+        if i >= 0 and long_[:i] + long_[i + len(pre):] == short:
+            return True
+    return False
+
+
 def item_names(point: KnowledgePoint) -> list[tuple[str, str | None]]:
     """(name, the listed code it names) for each item of a point: both items of a pair ``A×B``
     whose codes are listed in order, else the whole name for all the point's codes."""
@@ -145,4 +159,6 @@ class CodeIndex:
             j = int(np.argmax(sims))
             if best is None or sims[j] > best[1]:
                 best = (j, float(sims[j]))
+        if best and _isomer(q, self.names[best[0]]):
+            return None
         return (best[0], round(best[1], 4)) if best and best[1] >= self.name_threshold else None
