@@ -124,3 +124,23 @@ def test_patient_banner_under_a_note_title_keeps_the_note_whole(title, first, wa
     got = [(d.doc_type, document_time(d, CFG.titles)) for d in docs]
     assert got == [(want, first[:16]), ("日常病程记录", "2024-08-04 08:23")]
     assert [ln.raw for ln in docs[0].lines][:3] == [title, BANNER, first]
+
+
+def test_a_title_printed_with_wide_gaps_and_a_grid_record_time():
+    """'出　院　小　结' read as one cell per character; '记录时间' in its own grid cell beside its value."""
+    from pipeline.segment import config
+    from pipeline.segment.model import SLine
+    from pipeline.segment.record import segment
+
+    rows = [[("青山县人民医院", 250)], [("出", 200), ("院", 230), ("小", 260), ("结", 290)],
+            [("出院诊断：", 50)], [("1.不稳定型心绞痛", 50)],
+            [("记录时间", 50), ("2024年10月25日 4:31", 120), ("医师签名", 260), ("陈伟", 330)]]
+    lines, lid = [], 0
+    for r, cells in enumerate(rows):
+        for text, x in cells:
+            lid += 1
+            lines.append(SLine(lid, 1, 1, lid, text, x, r * 20, x + 14 * len(text), r * 20 + 12, r, None, 600))
+    seg = segment(lines, config.load())
+    doc = next(d for d in seg.documents if d.doc_type == "出院记录")
+    assert doc.at == "2024-10-25 04:31" and "出" in doc.title and "结" in doc.title
+    assert [v.value for v in seg.fields if v.name == "discharge_diagnosis"] == ["不稳定型心绞痛"]

@@ -16,6 +16,7 @@ from pipeline.rules.flags import Flag
 
 HOW_RANK = {"code": 0, "prefix": 1, "name": 2}
 VERDICTS = ("违规", "无法判定", "限定条件未解析")
+UNJUDGED = VERDICTS[1:]   # a prompt to check by hand, not a finding
 
 
 @dataclass(frozen=True)

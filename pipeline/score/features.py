@@ -79,6 +79,7 @@ def flag_features(flags: list[dict], violation_types: list[str], total_cost: flo
         mine = [x for x in flags if x["violation_type"] == t]
         f[f"flags_{t}"] = float(len(mine))
         f[f"amount_{t}"] = math.log1p(sum(x.get("amount") or 0 for x in mine))
+    f["flags_manual_check"] = float(sum(1 for x in flags if x["violation_type"] == "manual_check"))
     f["flags_total"] = float(len(flags))
     f["rule_risk"] = rule_risk(flags)
     at_risk = sum(x.get("amount") or 0 for x in flags)

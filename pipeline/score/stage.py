@@ -21,10 +21,12 @@ from pipeline.drg import region as region_mod
 from pipeline.rules import drg_assess, ruleset
 from pipeline.rules.errors import CatalogueError
 from pipeline.rules.checks import cross_record
+from pipeline.rules.points import UNJUDGED
 from pipeline.score.classifier import RiskModel
 from pipeline.score.features import base_features, flag_features, rule_risk, vector
 
 log = logging.getLogger(__name__)
+UNJUDGED_TYPE, UNJUDGED_WEIGHT = "manual_check", 0.25
 FLAG_COLUMNS = ("rule_name", "category", "severity", "score", "reason", "amount", "evidence", "charge_ids",
                 "knowledge", "details", "model_version", "created_at")
 
@@ -40,8 +42,16 @@ def current_model(root=None) -> dict | None:
     return {"version": card["id"], "path": card["path"]} if card else None
 
 
+def brief(violation_type: str, amount, score, knowledge: dict | None) -> dict:
+    """What the score reads of a flag. A national flag that could not judge its point (无法判定,
+    限定条件未解析) asks for a manual check: it is counted apart and weighs a quarter."""
+    if knowledge and knowledge.get("verdict") in UNJUDGED:
+        return {"violation_type": UNJUDGED_TYPE, "amount": 0.0, "score": (score or 0.0) * UNJUDGED_WEIGHT}
+    return {"violation_type": violation_type, "amount": amount, "score": score}
+
+
 def flag_brief(flag) -> dict:
-    return {"violation_type": flag.violation_type, "amount": flag.amount, "score": flag.score}
+    return brief(flag.violation_type, flag.amount, flag.score, flag.knowledge)
 
 
 def score(features: dict, flags: list[dict], model_info: dict | None, violation_types: list[str],
@@ -178,11 +188,11 @@ class ScoreStage:
         rules = self.rules()
         by_id = {r.id: r for r in rules.catalogue.rules}
         out = []
-        for rule_id, amount, sc in db.execute(
-                "SELECT rule_id, amount, score FROM flags WHERE record_id = ? AND source = 'system'"
+        for rule_id, amount, sc, know in db.execute(
+                "SELECT rule_id, amount, score, knowledge FROM flags WHERE record_id = ? AND source = 'system'"
                 " AND catalogue_version = ?", (record_id, rules.version)):
             if rule_id in by_id:
-                out.append({"violation_type": by_id[rule_id].violation_type, "amount": amount, "score": sc})
+                out.append(brief(by_id[rule_id].violation_type, amount, sc, json.loads(know) if know else None))
         return out
 
     # --- stage protocol -------------------------------------------------------------------

@@ -198,13 +198,16 @@ def document_time(doc: Document, cfg: Titles, year: int | None = None) -> str | 
                 return fmt(got[0])
     for label in cfg.at_labels:
         key = squash(label)
-        for ln in doc.lines:
+        for k, ln in enumerate(doc.lines):
             s = ln.text
             pos = squash(s).find(key)
             if pos < 0:
                 continue
             idx = s.find(label)
             got = find_datetime(s[idx + len(label):] if idx >= 0 else s, year=year)
+            nxt = doc.lines[k + 1] if k + 1 < len(doc.lines) else None
+            if not got and nxt is not None and ln.row_no is not None and nxt.row_no == ln.row_no:
+                got = find_datetime(nxt.text, year=year)   # a grid: the label's cell, then its value's
             if got:
                 return fmt(got[0])
     for ln in doc.lines[:3]:
@@ -239,7 +242,12 @@ def split_documents(lines: list[SLine], cfg: Titles) -> list[Document]:
             if ln.row_no is not None:
                 per_row[ln.row_no] = per_row.get(ln.row_no, 0) + 1
         matches = {}
+        spaced = _spaced_titles(page, matcher)   # first cell id → (match, the row's other cell ids)
+        absorbed = {i for _, rest in spaced.values() for i in rest}
         for ln in content:
+            if ln.id in spaced:
+                matches[ln.id] = spaced[ln.id][0]
+                continue
             if per_row.get(ln.row_no, 1) > 1 and not _centred(ln):
                 continue  # one cell of a table row ('长期医嘱内容') is not a title
             m = matcher.match(ln.text, fuzzy=ln.id in top or _centred(ln))
@@ -265,9 +273,14 @@ def split_documents(lines: list[SLine], cfg: Titles) -> list[Document]:
         for ln in page:
             if ln.id in skip:
                 continue
+            if ln.id in absorbed and cur is not None:   # the other characters of a spaced-out title
+                cur.lines.append(ln)
+                cur.title_ids.add(ln.id)
+                continue
             m = matches.get(ln.id)
             if m is not None:
-                cur = start(m.doc_type, ln, title=ln.raw.strip(),
+                title = " ".join(x.raw.strip() for x in page if x.id == ln.id or x.id in spaced.get(ln.id, (None, ()))[1])
+                cur = start(m.doc_type, ln, title=title or ln.raw.strip(),
                             confidence=1.0 if m.distance == 0 else 0.9)
                 if banner:
                     cur.lines[:0] = banner
@@ -302,6 +315,24 @@ def split_documents(lines: list[SLine], cfg: Titles) -> list[Document]:
                         cur.title_ids.add(ln.id)
             cur.lines.append(ln)
     return _merge_bare_titles(docs, cfg, banners)
+
+
+def _spaced_titles(page: list[SLine], matcher: TitleMatcher) -> dict[int, tuple[TitleMatch, set[int]]]:
+    """Titles printed with wide gaps between their characters ('入　院　记　录'), which the reading
+    gives as one cell per character: a row of three or more one- or two-character cells whose
+    joined text is exactly a title."""
+    rows: dict = {}
+    for ln in page:
+        if ln.row_no is not None:
+            rows.setdefault(ln.row_no, []).append(ln)
+    out = {}
+    for cells in rows.values():
+        if len(cells) < 3 or any(len(squash(c.text)) > 2 for c in cells):
+            continue
+        m = matcher.match("".join(c.text for c in cells), fuzzy=False)
+        if m and m.exact:
+            out[cells[0].id] = (m, {c.id for c in cells[1:]})
+    return out
 
 
 def _merge_bare_titles(docs: list[Document], cfg: Titles, banners: set[int] = frozenset()) -> list[Document]:
