@@ -165,6 +165,17 @@ def test_a_clause_level_or_between_kinds_makes_alternatives():
     assert sorted(kinds(a)[0] for a in r.alternatives) == ["diagnosis", "insurance"]
 
 
+def test_situations_listed_before_or_are_each_enough_and_a_closing_and_holds_for_all():
+    r = one("限抢救、重症或因肝硬化、癌症引起胸腹水的患者，且白蛋白低于30g/L。")
+    assert [kinds(a) for a in r.alternatives] == [["lab", "treatment"], ["lab", "severity"],
+                                                  ["diagnosis", "diagnosis", "lab"]]
+    assert all(by_kind(a, "lab")[0]["lab"] == {"item": "白蛋白", "op": "lt", "value": 30, "unit": "g/L"}
+               for a in r.alternatives)
+    assert by_kind(r.alternatives[1], "severity")[0]["label"] == "重度"
+    (alt,) = one("限急性脑梗死的急救抢救。").alternatives   # no list before 或: one requirement
+    assert "diagnosis" in kinds(alt)
+
+
 def test_whole_restriction_terms_and_notes():
     r = one("限急性脑梗死，支付不超过14天。需经营养风险筛查的住院患者方予支付。")
     assert r.max_days == 14 and r.inpatient is True

@@ -112,6 +112,11 @@ def test_the_truth_follows_from_the_record(batch):
                 assert kp.read_sex(point) == sex
             elif rc in ("药品儿童专用", "医疗服务项目儿童专用"):
                 assert age < 18
+            elif rc == "药品限儿童使用":   # a clean use meets the rest of the restriction too
+                need = kp.child_trap_support(point)
+                assert need is not None
+                if isinstance(need, dict):
+                    assert need["code"] in {d["code"] for d in lab["other_diagnoses"]} | {lab["main_diagnosis"]["code"]}
             elif rc == "药品限医疗机构级别":
                 assert LEVELS[levels[lab["hospital_id"]]] >= kp.read_level(point)
             elif rc == "药品限工伤保险":
@@ -160,6 +165,9 @@ def test_readers_and_prices():
     assert kp.read_sex(point("b", "药品区分性别使用", constraint="用于男性乳房女性化。")) is None
     child = kp.read_child(point("c", "药品限儿童使用", item_name="复方聚乙二醇", constraint="限2岁至11岁儿童慢性便秘。"))
     assert child.allows(5, 2000) and not child.allows(1, 400) and not child.allows(12, 4500)
+    assert kp.child_trap_support(point("c", "药品限儿童使用", constraint="限2岁至11岁儿童慢性便秘。"))["code"] == "K59.000"
+    assert kp.child_trap_support(point("c", "药品限儿童使用", constraint="限儿童。")) is True
+    assert kp.child_trap_support(point("c", "药品限儿童使用", constraint="限3-12岁特发性或先天性肺动脉高压患者。")) is None
     neonate = kp.read_child(point("d", "医疗服务项目儿童专用", constraint="新生儿专用项目"))
     assert neonate.allows(0, 20) and not neonate.allows(0, 40)
     assert kp.read_level(point("e", "药品限医疗机构级别", constraint="限二级及以上医疗机构。")) == 2

@@ -152,6 +152,13 @@ class Vocabulary:
         self.relations = sorted((norm(x) for x in need("relations", list)), key=len, reverse=True)
         self.list_marks = [norm(x) for x in need("list_marks", list)]
         self.or_after = [norm(x) for x in need("or_after", list)]
+        self.standalone = {norm(k): str(val) for k, val in need("standalone", dict).items()}
+        bad = sorted(k for k, val in self.standalone.items() if val not in ("treatment", "severity")
+                     or (val == "severity" and k not in dict(self.severity_cues)))
+        if bad:
+            raise VocabularyError(f"{path}: standalone 的类型应为 treatment 或 severity(且为病情用词): {'、'.join(bad)}")
+        self._standalone_re = re.compile("^((?:{w})(?:、(?:{w}))*)或(?=.)".format(
+            w="|".join(re.escape(k) for k in sorted(self.standalone, key=len, reverse=True)))) if self.standalone else None
         self.drops = [re.compile(p) for p in need("drop_patterns", list)]
         self.uses = sorted((norm(x) for x in need("use_words", list)), key=len, reverse=True)
         self.notes = [re.compile(p) for p in need("note_patterns", list)]
@@ -336,6 +343,9 @@ def _or_parts(v: Vocabulary, s: str, notes: list[str]) -> list[list[dict]]:
     (子宫肌瘤患者或生育保险; 头孢菌素耐药或重症感染患者; …患者,或…患者), a 或与 joins two
     regimens (与A和B联合或与C联合治疗…: the rest of the clause holds for both), or a 和 joins two
     uses (晚期肾细胞癌患者的一线治疗和曾经接受过…的治疗)."""
+    lead = _standalone(v, s, notes)
+    if lead:
+        return lead
     whole = _clause(v, s, notes)
     depth, cuts = 0, []   # (position, why)
     uses = tuple(v.uses) + ("的治疗",)
@@ -376,6 +386,26 @@ def _or_parts(v: Vocabulary, s: str, notes: list[str]) -> list[list[dict]]:
     if age and re.search(r"(?:" + "|".join(map(re.escape, v.age_groups)) + r")(?:患者)?$", pieces[-1]):
         parts = [p if any(c["kind"] == "age" for c in p) else p + [age] for p in parts]   # 耐药或重症感染儿童患者
     return parts
+
+
+def _standalone(v: Vocabulary, s: str, notes: list[str]) -> list[list[dict]] | None:
+    """A clause opening with situations each enough by itself (抢救、重症或…): one alternative per
+    situation and the rest's; a closing ``,且…`` holds for every one of them."""
+    m = v._standalone_re.match(s) if v._standalone_re else None
+    if not m:
+        return None
+    rest = s[m.end():]
+    k = rest.find(",且")
+    tail = _clause(v, rest[k + 1:], []) if k >= 0 else []
+    out = []
+    for w in m[1].split("、"):
+        if v.standalone[w] == "treatment":
+            c = _treatment_condition(v, [w], "treatment")
+        else:
+            g = dict(v.severity_cues)[w]
+            c = {"kind": "severity", "label": g, "terms": v.severity[g][1]}
+        out.append([c] + [x for x in tail if x != c])
+    return out + _or_parts(v, rest, notes)
 
 
 # --- one alternative --------------------------------------------------------------------------

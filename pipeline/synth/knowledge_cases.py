@@ -198,12 +198,32 @@ def make_sex(ctx: Ctx) -> list[Violation] | None:
     return ctx.result(pk, detail, charges, ev + [_front(f"性别：{sex}")])
 
 
+def _child_ok(pk: Pick, years: int, days: int, violate: bool) -> bool:
+    """A violation: the age outside the point's; a trap: inside it, and the rest of it writable."""
+    return pk.demand.allows(years, days) != violate and (violate or kp.child_trap_support(pk.point) is not None)
+
+
+def _support_dx(ctx: Ctx, d: dict, text: str) -> None:
+    """The diagnosis an indication names, on the record (首页 other diagnoses, 入院诊断), unless
+    ``text`` (the record's content before the drug was drawn) names it already."""
+    if d.get("phrase", d["name"]) in text:
+        return
+    p = ctx.p
+    p.other_dx.append((d["name"], d["code"]))
+    p.coded_other.append((d["name"], d["code"]))
+    p.admit_dx_lines.append(d["name"])
+
+
 def make_child(ctx: Ctx) -> list[Violation] | None:
     years, days = ctx.age()
-    drawn = _draw(ctx, lambda pk: pk.demand.allows(years, days) != ctx.violate)
+    text = _record_text(ctx.b)
+    drawn = _draw(ctx, lambda pk: _child_ok(pk, years, days, ctx.violate))
     if not drawn:
         return None
     pk, charges, ev = drawn
+    need = kp.child_trap_support(pk.point)
+    if not ctx.violate and isinstance(need, dict):
+        _support_dx(ctx, need, text)
     detail = f"{ctx.p.age}岁患者使用“{charges[0].name}”（{pk.point.rule_class}：{kp.text(pk.point)[:30]}）"
     return ctx.result(pk, detail, charges, ev + [_front(f"年龄：{ctx.p.age}岁")])
 
@@ -531,11 +551,7 @@ def make_indication(ctx: Ctx) -> list[Violation] | None:
     d = pk.demand
     if ctx.violate:
         return ctx.result(pk, f"使用“{charges[0].name}”（{kp.text(pk.point)[:40]}），病历中无{d['name']}的诊断依据", charges, ev)
-    if d.get("phrase", d["name"]) not in text:
-        p = ctx.p
-        p.other_dx.append((d["name"], d["code"]))
-        p.coded_other.append((d["name"], d["code"]))
-        p.admit_dx_lines.append(d["name"])
+    _support_dx(ctx, d, text)
     return ctx.result(pk, f"“{charges[0].name}”的限定适应症{d['name']}有诊断依据", charges, [])
 
 
@@ -573,7 +589,7 @@ def _feasible(cid: str, case: dict, violate: bool, f: dict, cat, s) -> bool:
     if not picks:
         return False
     if make == "child":
-        return any(pk.demand.allows(f["years"], f["days"]) != violate for pk in picks)
+        return any(_child_ok(pk, f["years"], f["days"], violate) for pk in picks)
     if make == "level":
         return any((pk.demand > f["level"]) == violate for pk in picks)
     if make == "insurance":

@@ -181,13 +181,29 @@ def read_frequency(p: KnowledgePoint) -> tuple[str, int] | None:
     return ("小时" if t == "小时" else "日", per_day) if per_day else None
 
 
-def read_indication(p: KnowledgePoint) -> dict | None:
-    r, t = config()["readers"], text(p)
+def _indication_of(t: str) -> dict | None:
+    r = config()["readers"]
     for d in config()["indications"]:
         phrase = d.get("phrase", d["name"])
         if phrase in t and len(re.sub(r["indication_filler"], "", t.replace(phrase, ""))) <= r["indication_rest"]:
             return d
     return None
+
+
+def read_indication(p: KnowledgePoint) -> dict | None:
+    return _indication_of(text(p))
+
+
+def child_trap_support(p: KnowledgePoint) -> dict | None | bool:
+    """What a clean use of a 限儿童使用 point needs beside the age: nothing (True), one of the
+    ``indications`` on the record (that entry), or something the generator cannot write (None)."""
+    if p.rule_class != "药品限儿童使用":
+        return True
+    r = config()["readers"]
+    rest = re.sub(r["child_words"], "", text(p))
+    if len(re.sub(r["indication_filler"], "", rest)) <= r["indication_rest"]:
+        return True
+    return _indication_of(rest)
 
 
 # What a point of each kind demands, as the generator reads it (None: not drawn).
