@@ -353,7 +353,7 @@ def main(argv=None) -> int:
     ap.add_argument("--upcoding", action="store_true", help="upcoding precision/recall on a fresh synth batch")
     ap.add_argument("--records", type=int, default=160, help="records of the synth batch (--upcoding)")
     ap.add_argument("--out", type=Path, help="folder for the synth batch and its database, kept for reruns (--upcoding)")
-    ap.add_argument("--styles", help="comma-separated print styles of the synth batch (--upcoding; default: standard; `ledger` is held out of development)")
+    ap.add_argument("--styles", help="comma-separated print styles of the synth batch (--upcoding; default: standard; `ledger` and `county3` are held out of development)")
     args = ap.parse_args(argv)
     if args.upcoding:
         from drg_upcoding import upcoding_bench

@@ -2,11 +2,12 @@
 
     python bench/flags.py --out out/bench-flags --records 60 --seed 2026 [--train-seed 4242] [--form scan] [--no-ner]
     python bench/flags.py --styles --out out/bench-styles [--records 150] [--heldout-records 150] [--form text]
+                          [--heldout-style ID]
 
 With --styles (hospital print styles, pipeline/synth/data/styles.yaml): the training batch prints in
 the developed styles (one hospital per style), the evaluation batches are a fresh seed of the
-developed styles and a batch printed only in the held-out style, which development never looked
-at. Prints, per violation type, precision and recall on the held-out style next to the developed
+developed styles and a batch printed only in one held-out style (--heldout-style; default the last
+listed in styles.yaml's `heldout`, the newest blind one), which development never looked at. Prints, per violation type, precision and recall on the held-out style next to the developed
 ones; the risk score's ROC-AUC per style (rules only, then the classifier trained on the developed
 styles), the classifier's calibration on the held-out style before and after Platt recalibration
 there (two-fold cross-fitted, so no record is scored by a calibration fitted on itself); and the
@@ -269,10 +270,25 @@ def styles_report(dev_db: Path, dev_labels: Path, held_db: Path, held_labels: Pa
     return {"developed": dev, "heldout": held}
 
 
+def measured_heldout(choice: str | None) -> str:
+    """The held-out style to measure: ``choice``, or the last one listed (the newest blind one)."""
+    from pipeline.synth import styles
+
+    held = styles.heldout()
+    if choice is not None and choice not in held:
+        raise ValueError(f"--heldout-style {choice!r} is not held out; choose from {', '.join(held)}")
+    return choice or held[-1]
+
+
 def main_styles(a) -> None:
     from pipeline.synth import styles
 
-    developed, heldout = styles.developed(), styles.heldout()
+    try:
+        heldout = measured_heldout(a.heldout_style)
+    except ValueError as exc:
+        sys.exit(str(exc))
+    developed = styles.developed()
+    print(f"held-out style measured: {heldout} (held out: {', '.join(styles.heldout())})", flush=True)
     rates = json.loads(a.rates) if a.rates else None
     no_models = a.out / "no-models"
     no_models.mkdir(parents=True, exist_ok=True)
@@ -284,7 +300,7 @@ def main_styles(a) -> None:
     dev_db, dev_labels = build(a.out, a.records, a.seed, a.form, rates, a.clean_share, a.no_ner, no_models,
                                developed, "developed")
     held_db, held_labels = build(a.out, a.heldout_records, a.seed + 1, a.form, rates, a.clean_share, a.no_ner,
-                                 no_models, (heldout,), "heldout")
+                                 no_models, (heldout,), f"heldout-{heldout}")
     styles_report(dev_db, dev_labels, held_db, held_labels, developed, heldout,
                   f"rules only (evaluation seeds {a.seed}, {a.seed + 1}; {a.form})", a.scored_only)
     for db in (dev_db, held_db):
@@ -310,8 +326,10 @@ def main() -> None:
     ap.add_argument("--scored-only", action="store_true",
                     help="judge only the records the pipeline finished (an evaluation run cut short)")
     ap.add_argument("--styles", action="store_true",
-                    help="train on the developed print styles, evaluate on them and on the held-out style")
+                    help="train on the developed print styles, evaluate on them and on one held-out style")
     ap.add_argument("--heldout-records", type=int, default=None, help="records of the held-out style batch (--styles; default --records)")
+    ap.add_argument("--heldout-style", default=None,
+                    help="the held-out style to measure (--styles; default: the last listed under heldout in styles.yaml)")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     if a.styles:

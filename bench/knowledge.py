@@ -15,8 +15,8 @@
            (targets: recall ≥ 0.95, precision ≥ 0.90 for every class with a violation).
 --synth N  first generate a text batch of N admissions with the sample generator (--seed, half of
            them with violations, --out folder), ingest it and run every stage; then measure on it.
-           --styles names the print styles (pipeline/synth/data/styles.yaml; `ledger` is the one
-           held out of development).
+           --styles names the print styles (pipeline/synth/data/styles.yaml; `ledger` and `county3`
+           are held out of development).
 
 The database is copied to a temporary folder first (the copy is migrated; the original is left
 as it is).

@@ -15,7 +15,7 @@ OUT/labels.jsonl); without it, --records admissions are generated in memory with
          (~3 s/page), so run it on a few records; the noisy form stands in for it at scale.
 
 --styles prints every measure per hospital print style (pipeline/synth/data/styles.yaml; in memory:
-one hospital per style); `heldout` is the style kept out of development.
+one hospital per style); `heldout` is the styles kept out of development (styles.yaml's `heldout` list).
 
 Prints, per form: document-type accuracy (pages), section boundary precision/recall/F1
 ((page, section name, first body characters) triples), progress-note time accuracy, and
@@ -340,7 +340,7 @@ def _styles(choice: str | None) -> tuple[str, ...]:
     if choice == "developed":
         return styles.developed()
     if choice == "heldout":
-        return (styles.heldout(),)
+        return styles.heldout()
     if choice == "all":
         return tuple(styles.load())
     return tuple(x.strip() for x in choice.split(",") if x.strip())

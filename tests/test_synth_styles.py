@@ -1,7 +1,9 @@
 """Hospital print styles of the generator (pipeline/synth/styles.py): the same records printed
 another way, ground truth that still points at the drawn text, claims in the style's encoding.
 
-Only the developed styles are generated here; the held-out one is measured by bench/flags.py."""
+The developed styles are generated here for every check; the held-out ones only for the generator's
+own invariants (ground truth, evidence pages, text layer, the knobs they use), never for what the
+readers make of them: that is measured once, by bench/flags.py --styles."""
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import claims, store
-from pipeline.synth import generate, styles
+from pipeline.synth import catalog, generate, styles
 
 DEVELOPED = styles.developed()
 
@@ -29,11 +31,46 @@ def styled(tmp_path_factory):
     return out, _labels(out)
 
 
-def test_styles_file_names_a_held_out_style_apart_from_the_developed_ones():
-    assert styles.heldout() in styles.load() and styles.heldout() not in DEVELOPED
+HELDOUT = styles.heldout()
+
+
+def test_styles_file_names_held_out_styles_apart_from_the_developed_ones():
+    assert len(HELDOUT) >= 2 and set(HELDOUT) <= set(styles.load()) and set(HELDOUT).isdisjoint(DEVELOPED)
+    assert set(DEVELOPED) | set(HELDOUT) == set(styles.load())
     assert len(DEVELOPED) >= 5 and styles.DEFAULT in DEVELOPED
     with pytest.raises(ValueError):
         styles.get("no-such-style")
+
+
+def _styles_file(tmp_path, heldout_line: str) -> Path:
+    text = re.sub(r"(?m)^heldout:.*$", heldout_line, styles.DATA.read_text(encoding="utf-8"), count=1)
+    path = tmp_path / "styles.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_heldout_is_one_style_or_a_list_and_must_name_known_styles(tmp_path):
+    assert styles.read(_styles_file(tmp_path, "heldout: ledger"))[1] == ("ledger",)
+    loaded, held = styles.read(_styles_file(tmp_path, "heldout: [compact, ledger]"))
+    assert held == ("compact", "ledger") and list(loaded) == list(styles.load())
+    for bad in ("heldout: [ledger, nowhere]", "heldout: [standard]", "heldout: [ledger, ledger]", "heldout: []"):
+        with pytest.raises(styles.StyleError):
+            styles.read(_styles_file(tmp_path, bad))
+
+
+def test_developed_batches_leave_out_every_held_out_style(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    out = tmp_path / "dev"
+    n = len(DEVELOPED) + 1
+    result = CliRunner().invoke(app, ["synth", str(out), "--records", str(n), "--hospitals", str(n), "--forms", "",
+                                      "--workers", "1", "--styles", "developed"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert set(manifest["hospital_styles"].values()) == set(DEVELOPED)
+    assert {x["style"] for x in _labels(out)}.isdisjoint(HELDOUT)
 
 
 def test_the_standard_style_is_the_default_layout(tmp_path):
@@ -80,7 +117,7 @@ def test_clinical_content_and_ground_truth_do_not_depend_on_the_style(tmp_path):
     keys = ("admission_no", "patient", "admit_at", "discharge_at", "main_diagnosis", "violations", "total_cost",
             "charge_count", "clean", "readmission")
     base = {x["admission_no"]: x for x in _labels(generate_to(tmp_path / "std", (styles.DEFAULT,)))}
-    for style in DEVELOPED[1:]:
+    for style in DEVELOPED[1:] + HELDOUT:
         other = {x["admission_no"]: x for x in _labels(generate_to(tmp_path / style, (style,)))}
         assert other.keys() == base.keys()
         for no, lab in other.items():
@@ -157,3 +194,53 @@ def test_corpus_narrative_is_read_in_place_or_left_out(shared_data):
     found = styles.passage(st, "hpi", "I63.900", random.Random(1))
     assert found and "脑梗" in found[:60] and not re.search(r"\d+岁", found)
     assert styles.passage(st, "hpi", "Z51.102", random.Random(1)) is None   # no terms: generated text stays
+
+
+@pytest.fixture(scope="module")
+def held_batch(tmp_path_factory):
+    """The held-out styles, for the generator's invariants only."""
+    out = tmp_path_factory.mktemp("held")
+    generate(out, records=10, hospitals=len(HELDOUT), seed=8, forms=("text",), clean_share=0.2, workers=2,
+             styles=HELDOUT)
+    return out, _labels(out)
+
+
+def test_held_out_styles_keep_the_text_layer_and_the_evidence_true(held_batch):
+    import pdfplumber
+
+    out, labels = held_batch
+    assert {lab["style"] for lab in labels} == set(HELDOUT)
+    for lab in {lab["style"]: lab for lab in labels}.values():
+        with pdfplumber.open(out / lab["form_files"]["text"]) as pdf:
+            for page, meta in zip(pdf.pages, lab["pages"]):
+                want = _page(out, lab, meta["page"]).rstrip("\n").replace("\u3000", " ")
+                assert page.extract_text() == want, (lab["style"], meta)
+    evidence = [(lab, ev) for lab in labels for v in lab["violations"] for ev in v["evidence"]]
+    assert evidence and all(ev["text"] in _page(out, lab, ev["page"]) for lab, ev in evidence)
+
+
+def _style_pages(out, labels, style, doc_type):
+    return [_page(out, lab, p["page"]) for lab in labels if lab["style"] == style
+            for p in lab["pages"] if p["doc_type"] == doc_type]
+
+
+def test_forms_list_bill_date_and_spec_columns_own_local_names_and_bomless_utf8(held_batch):
+    out, labels = held_batch
+    # the knobs as county3 sets them: grid 首页 only, a bill by day with 规格, its own item names
+    st = styles.get("county3")
+    assert st.grid("住院病案首页") and not st.grid("入院记录") and not st.grid("出院记录")
+    assert styles.get("ledger").grid("入院记录") and not styles.get(styles.DEFAULT).grid("住院病案首页")
+    front = _style_pages(out, labels, "county3", "住院病案首页")[0]
+    admission = _style_pages(out, labels, "county3", "入院记录")[0]
+    assert re.search(r"(?m)^姓名 \S+ 性别 [男女] ", front) and re.search(r"(?m)^姓名： \S+ 性别： [男女] ", admission)
+    bill = "".join(_style_pages(out, labels, "county3", "费用清单"))
+    cols = [h for h, _ in st.spec["bill"]["columns"]]
+    assert " ".join(cols) in bill
+    assert re.search(r"(?m)^\d{4}-\d{1,2}-\d{1,2} \D", bill) and not re.search(r"(?m)^\d{4}-\d{1,2}-\d{1,2} \d{1,2}:\d{2}", bill)
+    drugs = catalog.load().drugs
+    assert any(f" {d['spec']} " in bill for d in drugs.values())
+    assert "住院诊察费" in bill and "住院诊查费" not in bill and "诊查费" in bill   # own name; the category stays
+    hid = next(lab["hospital_id"] for lab in labels if lab["style"] == "county3")
+    raw = (out / "text" / hid / "claims.csv").read_bytes()
+    assert st.claims_encoding == "utf-8" and not raw.startswith(b"\xef\xbb\xbf")
+    assert raw.decode("utf-8").split("\r\n")[0] == ",".join(st.claims_header)

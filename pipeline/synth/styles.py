@@ -20,19 +20,22 @@ from pathlib import Path
 
 import yaml
 
+from . import catalog
 from .content import Doc, Record, Table, Text
 from .layout import text_width
 
 DATA = Path(__file__).parent / "data" / "styles.yaml"
 DEFAULT = "standard"
-SOURCES = ("row", "at", "code", "name", "category", "unit", "qty", "price", "amount")
+# at: date and time of the charge; date: its day only; spec: a drug's 规格 (blank for services)
+SOURCES = ("row", "at", "date", "code", "name", "spec", "category", "unit", "qty", "price", "amount")
 # width in pt of a bill column by what it shows (the standard layout's widths)
-SOURCE_WIDTH = {"row": 22, "at": 82, "code": 68, "name": 140, "category": 44, "unit": 28, "qty": 24,
-                "price": 42, "amount": 46}
+SOURCE_WIDTH = {"row": 22, "at": 82, "date": 50, "code": 68, "name": 140, "spec": 56, "category": 44, "unit": 28,
+                "qty": 24, "price": 42, "amount": 46}
 BILL_WIDTH = 495.0
 # Documents whose key-value lines a grid style prints as label/value cells.
 FORM_DOCS = ("住院病案首页", "入院记录", "出院记录")
 CLAIMS_FIELDS = 10
+CLAIMS_ENCODINGS = ("utf-8-sig", "utf-8", "gbk")  # utf-8: without a byte-order mark
 _FW = str.maketrans("0123456789", "０１２３４５６７８９")
 _DT = re.compile(r"(?<![\d.])(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2})(?::(\d{2}))?)?(?!\d)")
 # a label: two or more CJK characters and a full-width colon, at the start or after a space
@@ -62,9 +65,10 @@ class Style:
     corpus_exclude: tuple = ()
 
     # -- options ---------------------------------------------------------------------------------
-    @property
-    def grid(self) -> bool:
-        return self.spec["forms"] == "grid"
+    def grid(self, doc_type: str) -> bool:
+        """Whether this document's key-value lines print as label/value cells."""
+        forms = self.spec["forms"]
+        return doc_type in FORM_DOCS and (forms == "grid" or (isinstance(forms, list) and doc_type in forms))
 
     @property
     def corpus(self) -> bool:
@@ -151,14 +155,14 @@ class Style:
 
     def evidence(self, text: str, doc_type: str) -> str:
         """Evidence text as drawn in this style (a key-value line's cells joined by one space)."""
-        if self.grid and doc_type in FORM_DOCS and self.pairs(self.values(text))[1]:
+        if self.grid(doc_type) and self.pairs(self.values(text))[1]:
             return " ".join(c for c in self.cells(text) if c)
         return self.text(text)
 
     def item_name(self, name: str) -> str:
         bill = self.spec["bill"]
         if bill["naming"] == "local":
-            for rx, rep in self.local_names:
+            for rx, rep in bill.get("local_names") or self.local_names:
                 name = re.sub(rx, rep, name)
         if bill["methods"] and not _METHOD.search(name):
             method = next((m for kw, m in self.methods if kw in name), None)
@@ -184,29 +188,50 @@ def _check_spec(sid: str, spec) -> dict:
             (d[k]).format(Y="2024", m="01", d="02", n="1", j="2", H="03", M="04", G="3", S="05")
         except (KeyError, IndexError, TypeError) as exc:
             _fail(f"{where}.dates.{k}", f"bad format ({exc})")
-    if spec["forms"] not in ("text", "grid") or spec["narrative"] not in ("generated", "corpus"):
-        _fail(where, "forms must be text|grid, narrative generated|corpus")
+    forms = spec["forms"]
+    if not (forms in ("text", "grid") or (isinstance(forms, list) and forms and set(forms) <= set(FORM_DOCS))):
+        _fail(f"{where}.forms", f"must be text|grid or a list of the documents printed as grids, of {FORM_DOCS}")
+    if spec["narrative"] not in ("generated", "corpus"):
+        _fail(where, "narrative must be generated|corpus")
     cols = bill.get("columns")
     if not cols or any(len(c) != 2 or c[1] not in SOURCES for c in cols) or bill.get("naming") not in ("national", "local"):
         _fail(f"{where}.bill", f"columns are [header, source] with source in {SOURCES}; naming national|local")
-    if claims.get("encoding") not in ("utf-8-sig", "gbk") or len(claims.get("header") or []) != CLAIMS_FIELDS:
-        _fail(f"{where}.claims", f"encoding utf-8-sig|gbk and {CLAIMS_FIELDS} header names")
+    if "local_names" in bill:
+        try:
+            bill["local_names"] = tuple((re.compile(rx), rep) for rx, rep in bill["local_names"])
+        except (re.error, TypeError, ValueError) as exc:
+            _fail(f"{where}.bill.local_names", f"a list of [regex, replacement] ({exc})")
+    if claims.get("encoding") not in CLAIMS_ENCODINGS or len(claims.get("header") or []) != CLAIMS_FIELDS:
+        _fail(f"{where}.claims", f"encoding {'|'.join(CLAIMS_ENCODINGS)} and {CLAIMS_FIELDS} header names")
     return spec
 
 
-@functools.cache
-def load() -> dict[str, Style]:
-    data = yaml.safe_load(DATA.read_text(encoding="utf-8"))
+def read(path: Path) -> tuple[dict[str, Style], tuple[str, ...]]:
+    """(styles by id in file order, held-out style ids in listed order) of a styles file."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("styles"), dict):
         _fail("top level", "version 1 with a styles mapping")
-    if data.get("heldout") not in data["styles"] or DEFAULT not in data["styles"]:
-        _fail("heldout", f"must name a style; a {DEFAULT!r} style must exist")
+    if DEFAULT not in data["styles"]:
+        _fail("styles", f"a {DEFAULT!r} style must exist")
+    held = data.get("heldout")
+    held = tuple(held) if isinstance(held, list) else (held,)
+    if not held or any(h not in data["styles"] for h in held) or DEFAULT in held or len(set(held)) < len(held):
+        _fail("heldout", f"must name a style or list styles, each once, other than {DEFAULT!r}")
     local = tuple((re.compile(rx), rep) for rx, rep in data.get("local_names") or [])
     methods = tuple((kw, m) for kw, m in data.get("methods") or [])
     terms = {str(k): tuple(v) for k, v in (data.get("corpus_terms") or {}).items()}
     exclude = tuple(data.get("corpus_exclude") or ())
-    return {sid: Style(sid, _check_spec(sid, spec), local, methods, terms, exclude)
-            for sid, spec in data["styles"].items()}
+    return ({sid: Style(sid, _check_spec(sid, spec), local, methods, terms, exclude)
+             for sid, spec in data["styles"].items()}, held)
+
+
+@functools.cache
+def _data() -> tuple[dict[str, Style], tuple[str, ...]]:
+    return read(DATA)
+
+
+def load() -> dict[str, Style]:
+    return _data()[0]
 
 
 def get(name: str | None) -> Style:
@@ -216,13 +241,14 @@ def get(name: str | None) -> Style:
     return styles[name or DEFAULT]
 
 
-def heldout() -> str:
-    return yaml.safe_load(DATA.read_text(encoding="utf-8"))["heldout"]
+def heldout() -> tuple[str, ...]:
+    """The styles kept out of development, in listed order (the last is the newest blind one)."""
+    return _data()[1]
 
 
 def developed() -> tuple[str, ...]:
     """The styles development may look at, in file order."""
-    return tuple(s for s in load() if s != heldout())
+    return tuple(s for s in load() if s not in heldout())
 
 
 # -- narrative from the real corpora ---------------------------------------------------------------
@@ -297,11 +323,13 @@ def _bill_table(style: Style, table: Table) -> Table:
     cols = style.spec["bill"]["columns"]
     widths = [SOURCE_WIDTH[src] for _, src in cols]
     scale = min(1.0, BILL_WIDTH / sum(widths))
+    drugs = catalog.load().drugs
     rows = []
     for c in table.refs:
-        value = {"row": str(c.row), "at": style.values(f"{c.at:%Y-%m-%d %H:%M:%S}"), "code": c.code,
-                 "name": style.item_name(c.name), "category": c.category, "unit": c.unit, "qty": str(c.qty),
-                 "price": f"{c.price:.2f}", "amount": f"{c.amount:.2f}"}
+        value = {"row": str(c.row), "at": style.values(f"{c.at:%Y-%m-%d %H:%M:%S}"),
+                 "date": style.values(f"{c.at:%Y-%m-%d}"), "code": c.code, "name": style.item_name(c.name),
+                 "spec": drugs.get(c.item, {}).get("spec", ""), "category": c.category, "unit": c.unit,
+                 "qty": str(c.qty), "price": f"{c.price:.2f}", "amount": f"{c.amount:.2f}"}
         rows.append([value[src] for _, src in cols])
     return Table([(h, w * scale) for (h, _), w in zip(cols, widths)], rows, list(table.refs))
 
@@ -350,7 +378,7 @@ def apply(record: Record, style: Style, *, hospital: str, code: str, rng: random
                 blocks.append(replace(b, text=header + (style.text(body) if inline else ""), section_text=style.text(body),
                                       keep=tuple(style.text(k) for k in b.keep)))
                 continue
-            if style.grid and doc.title in FORM_DOCS and b.ref is None and style.pairs(style.values(b.text))[1]:
+            if style.grid(doc.title) and b.ref is None and style.pairs(style.values(b.text))[1]:
                 blocks.append(_grid_table(style, b.text))
                 continue
             nb = replace(b, text=style.text(b.text), keep=tuple(style.text(k) for k in b.keep))
