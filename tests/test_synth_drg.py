@@ -69,3 +69,14 @@ def test_traps_are_clean_records_with_a_true_mcc(labels):
         assert lab["clean"] and not lab["drg"]["upcoded"]
         assert lab["drg"]["coded"]["drg"] == lab["drg"]["true"]["drg"]
         assert any(d["code"] in SCHEME.mcc for d in lab["other_diagnoses"])
+
+
+def test_every_conditions_main_diagnosis_groups_as_coded():
+    """A clean record's main diagnosis is one the scheme can group: the coder writes the scheme's
+    code where its map keeps one no MDC lists (coder_codes: B02.900 → B02.900x001)."""
+    from pipeline.drg import scheme as scheme_mod
+    from pipeline.synth import catalog, drg_coding
+
+    mains = scheme_mod.load().main_diagnosis_mdcs
+    assert "B02.900" not in mains and drg_coding.insurance("B02.900") in mains
+    assert [cid for cid, c in catalog.load().conditions_by_id.items() if drg_coding.insurance(c["code"]) not in mains] == []

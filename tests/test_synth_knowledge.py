@@ -98,7 +98,8 @@ def test_the_truth_follows_from_the_record(batch):
             elif rc in ("药品限工伤保险", "药品限生育保险"):
                 assert rows[0]["险种类型"] in ("城镇职工基本医疗保险", "城乡居民基本医疗保险")
             elif rc == "药品限支付疗程":
-                days = {r["费用发生时间"][:10] for r in rows if r["医保项目编码"] in point.med_codes
+                billed = {rows[i - 1]["医保项目编码"] for i in v["charge_rows"]}   # a hospital-local code too
+                days = {r["费用发生时间"][:10] for r in rows if r["医保项目编码"] in point.med_codes or r["医保项目编码"] in billed
                         or pack_codes.prefix_key(r["医保项目编码"]) in {pack_codes.prefix_key(c) for c in point.med_codes}}
                 assert len(days) > kp.read_days(point)
             elif rc == "医疗服务项目重复收费":
@@ -220,3 +221,13 @@ def test_parenteral_nutrition_comes_with_its_screening_note():
             assert slot.admit_at <= notes[0].at <= min(c.at for c in nutrition)
             seen += 1
     assert seen >= 3
+
+
+def test_low_standard_admissions_carry_no_national_case(batch):
+    """Such a stay shows no reason for a bed; an operation or infusion of a case would give it one."""
+    labels, _, _ = batch
+    low = [lab for lab in labels if any(v["type"] == "low_standard_admission" for v in lab["violations"])]
+    assert low
+    # only the other injectors' violations that a national point also names (knowledge_cases.annotate)
+    annotated = {"医疗服务项目限定频次", "医疗服务项目周期超频次", "医疗服务项目重复收费", "药品限适应症"}
+    assert all(not _cases(lab)[1] and {v["rule_class"] for v in _cases(lab)[0]} <= annotated for lab in low)

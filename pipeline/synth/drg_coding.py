@@ -46,6 +46,8 @@ def rng_of(seed: int, index: int) -> random.Random:
 def insurance(code: str, kind: str = "diagnosis") -> str:
     """The 医保版 code of a 国临版 one (itself when it is one already or has no mapping)."""
     scheme = _tools()[0]
+    if kind == "diagnosis" and code in config().get("coder_codes", {}):
+        return config()["coder_codes"][code]
     return codes_mod.check(scheme, code, kind).code or code
 
 

@@ -15,6 +15,7 @@ national rule class their lines also break (a daily item billed above its cap is
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -121,10 +122,21 @@ class Ctx:
         return age_on(s.person.birth, s.admit_at.date()), (s.admit_at.date() - s.person.birth).days
 
     def picks(self, ok) -> list[Pick]:
-        """The case's points whose demand ``ok`` accepts and none of whose points has lines here yet."""
+        """The case's points whose demand ``ok`` accepts, none of whose points has lines here yet,
+        and that bill no test the record gives no reason for (a 糖化血红蛋白 without diabetes would
+        be 过度检查 beside the case)."""
         used = {q.kp_id for c in self.p.charges for q in kp.points_of_line(c)}
         return [pk for pk in kp.pools()[self.cid] if ok(pk) and pk.point.kp_id not in used
-                and not any(q.kp_id in used for c in pk.codes for q in kp.covering(c))]
+                and not any(q.kp_id in used for c in pk.codes for q in kp.covering(c))
+                and not self.unindicated_test(pk.point.item_name or "")]
+
+    def unindicated_test(self, name: str) -> bool:
+        """Whether ``name`` names a test the catalogue holds suspect as routine (``routine_suspect``)
+        that the admission's condition does not order itself."""
+        b = self.b
+        have = set(b.cond["labs"]) | set(b.cond["exams"])
+        return any(it.get("routine_suspect") and i not in have and re.sub("测定$", "", it["name"]) in name
+                   for i, it in b.cat.items.items())
 
     def choose(self, picks: list[Pick]) -> tuple[Pick, str] | None:
         if not picks:
@@ -637,6 +649,8 @@ def assign(cat, slots, *, seed: int, weights: dict) -> None:
         shares = cfg["per_admission"]
         n_v = rng.choices(range(len(shares["violations"])), shares["violations"])[0] if s.violations else 0
         n_t = rng.choices(range(len(shares["traps"])), shares["traps"])[0]
+        if "low_standard_admission" in s.violations:
+            continue   # a stay the record shows no reason for: no operation, infusion or special item beside it
         f = _slot_facts(s)
         taken_classes: set[str] = set()
         taken_groups: set[str] = set()

@@ -23,7 +23,7 @@ BODY_SIZE, BODY_LEAD = 10.5, 15.5
 TITLE_SIZE, TITLE_LEAD = 16.0, 28.0
 HEADER_SIZE, HEADER_LEAD = 8.5, 16.0
 TABLE_SIZE, TABLE_LEAD = 8.0, 13.0
-MIN_CELL_SIZE = 5.0
+MIN_CELL_SIZE = 4.5   # a 23-character national drug code fits the code column at this size
 CELL_PAD = 2.5
 NO_LINE_START = set("，。；：、）】”’！？,.;:)%")
 
