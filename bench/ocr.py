@@ -2,7 +2,8 @@
 same pages in one run, with seconds per page per step, CER and key fields per page kind, the
 projected county time, and text-layer pages per second.
 
-Usage: python bench/ocr.py [--pages 3] [--repeats 1] [--ladder] [--nodes 10] [--text-only]
+Usage: python bench/ocr.py [--pages 3] [--repeats 1] [--ladder] [--try NAME:KEY=VAL,...] [--nodes 10]
+       [--text-only]
 
 Page kinds: clean (generator text PDF rendered at 200 dpi), noisy (the same at 300 dpi with 1.5°
 skew, blur, salt noise and JPEG q35), 100-dpi (rendered at 100 dpi), scan (the generator's own
@@ -307,12 +308,24 @@ def text_layer_speed(pdfs: list[Path], min_pages: int = 100) -> tuple[int, float
     return n, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def parse_try(spec: str) -> tuple[str, dict]:
+    """``name:rec_batch=32,angle_check=always`` → (name, ReadConfig fields; values parsed as YAML)."""
+    import yaml
+
+    name, _, fields = spec.partition(":")
+    if not name or not fields:
+        raise SystemExit(f"--try wants NAME:KEY=VAL,..., got {spec!r}")
+    return name, {k.strip(): yaml.safe_load(v) for k, v in (f.split("=", 1) for f in fields.split(","))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pages", type=int, default=3, help="pages per page kind")
     ap.add_argument("--repeats", type=int, default=1, help="times each page is read by each variant")
     ap.add_argument("--seed", type=int, default=2027, help="generator seed (not one the code was tuned on)")
     ap.add_argument("--ladder", action="store_true", help="also one variant per change between today and new")
+    ap.add_argument("--try", dest="tries", action="append", default=[], metavar="NAME:KEY=VAL,...",
+                    help="an extra variant: ReadConfig's defaults with these fields changed (repeatable)")
     ap.add_argument("--nodes", type=int, default=10, help="Ray nodes for the projection")
     ap.add_argument("--text-only", action="store_true", help="measure text-layer speed only")
     args = ap.parse_args()
@@ -323,7 +336,7 @@ def main() -> None:
         print(f"text layer: {n} pages, {n / cpu:.1f} pages per CPU-second (one core), {n / wall:.1f} pages/s wall")
         if args.text_only:
             return
-        variants = {"today": TODAY, **(LADDER if args.ladder else {}), "new": {}}
+        variants = {"today": TODAY, **(LADDER if args.ladder else {}), **dict(map(parse_try, args.tries)), "new": {}}
         print("pages per kind: " + ", ".join(f"{k} {len(v)}" for k, v in kinds.items()), flush=True)
         report(compare(kinds, variants, work, args.repeats), args.nodes)
 
