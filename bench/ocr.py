@@ -291,21 +291,37 @@ def report(result: dict, nodes: int) -> None:
     print(f"CPU ratio {base} / {names[-1]} over all pages: {sum(totals[base]) / sum(totals[names[-1]]):.2f}×")
 
 
-def text_layer_speed(pdfs: list[Path], min_pages: int = 100) -> tuple[int, float, float]:
-    """(pages, wall seconds, CPU seconds) for the stage on text-layer PDFs, repeated to ``min_pages``."""
+TEXT_READERS = ("pdfminer", "pdfium")  # ReadConfig.text_reader: today's first
+
+
+def text_layer_speed(pdfs: list[Path], min_pages: int = 100) -> dict[str, tuple[int, float, float]]:
+    """Per text reader, (pages, wall seconds, CPU seconds) of the stage on text-layer PDFs,
+    the readers alternating file by file, repeated to ``min_pages`` each."""
     from pipeline.read.stage import ReadStage
 
-    stage = ReadStage(engine="rapidocr")  # never loaded: text-layer pages need no OCR
-    n, wall, cpu = 0, time.perf_counter(), time.process_time()
+    stages = {r: ReadStage(engine="rapidocr", text_reader=r) for r in TEXT_READERS}  # OCR never loaded
+    out = {r: [0, 0.0, 0.0] for r in TEXT_READERS}
     with tempfile.TemporaryDirectory() as d:
-        while n < min_pages:
-            for p in pdfs:
+        while min(v[0] for v in out.values()) < min_pages:
+            for k, p in enumerate(pdfs):
                 task = {"record_id": 1, "source_path": str(p), "kind": "pdf", "done": [], "db_path": None, "pages_dir": d}
-                for res in stage.work(task, {}):
-                    n += res.page.text_source == "pdf-text"
-            if n == 0:
+                for r in (TEXT_READERS if k % 2 == 0 else TEXT_READERS[::-1]):
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    n = sum(res.page.text_source == "pdf-text" for res in stages[r].work(task, {}))
+                    out[r][0] += n
+                    out[r][1] += time.perf_counter() - wall
+                    out[r][2] += time.process_time() - cpu
+            if min(v[0] for v in out.values()) == 0:
                 break
-    return n, time.perf_counter() - wall, time.process_time() - cpu
+    return {r: tuple(v) for r, v in out.items()}
+
+
+def print_text_layer_speed(speeds: dict[str, tuple[int, float, float]]) -> None:
+    base = TEXT_READERS[0]
+    print("text layer (read stage on the generator's text PDFs, one core, readers alternating):")
+    for r, (n, wall, cpu) in speeds.items():
+        print(f"  {r:<9} {n} pages, {n / cpu:7.1f} pages per CPU-second, {n / wall:7.1f} pages/s wall, "
+              f"×{(speeds[base][2] / speeds[base][0]) / (cpu / n):.2f} against {base}")
 
 
 def parse_try(spec: str) -> tuple[str, dict]:
@@ -328,12 +344,13 @@ def main() -> None:
                     help="an extra variant: ReadConfig's defaults with these fields changed (repeatable)")
     ap.add_argument("--nodes", type=int, default=10, help="Ray nodes for the projection")
     ap.add_argument("--text-only", action="store_true", help="measure text-layer speed only")
+    ap.add_argument("--text-pages", type=int, default=100, help="text-layer pages per reader (at least)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         kinds = gather(work, args.pages, args.seed)
-        n, wall, cpu = text_layer_speed(sorted((work / "synth" / "text").rglob("*.pdf")))
-        print(f"text layer: {n} pages, {n / cpu:.1f} pages per CPU-second (one core), {n / wall:.1f} pages/s wall")
+        print_text_layer_speed(text_layer_speed(sorted((work / "synth" / "text").rglob("*.pdf")),
+                                                args.text_pages))
         if args.text_only:
             return
         variants = {"today": TODAY, **(LADDER if args.ladder else {}), **dict(map(parse_try, args.tries)), "new": {}}
