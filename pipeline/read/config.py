@@ -51,7 +51,7 @@ class ReadConfig:
     det_text_px: int = 0              # text height detection runs at (staged; 0: the library's size)
     angle_check: str = "doubt"        # always: every line | doubt: a sample, all lines if it disagrees
     rec_pack: bool = True             # short crops share a recognition row (staged)
-    rec_batch: int = 16               # most rows per recognition call
+    rec_batch: int = 32               # most rows per recognition call
     det_threads: int = 0              # per-stage runtime threads (0: ocr_threads)
     rec_threads: int = 0
     # Engine-specific options (model dirs for paddleocr, sidecar behaviour for fake, ...).

@@ -26,8 +26,8 @@ _TOKEN = re.compile(
     rb"|(?P<d><<)"
     rb"|<(?P<h>[" + _WS + rb"0-9A-Fa-f]*)"
     rb"|(?P<e>>>?)"
-    rb"|(?P<o>.)"
-    rb")", re.S)
+    rb"|(?P<o>[^" + _WS + rb"\x00])"
+    rb")")
 _NAME_HEX = re.compile(rb"#([0-9A-Fa-f]{0,2})")
 _SPACE = re.compile(rb"\s")
 _HEX_PAIR = re.compile(rb"[0-9a-fA-F]{2}|.", re.S)

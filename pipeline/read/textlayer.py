@@ -21,6 +21,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from pipeline.read import contentstream
 from pipeline.record.page import Line
 
 _CID = re.compile(r"^\(cid:\d+\)$")  # pdfminer's rendering of an unmapped glyph
@@ -90,25 +91,34 @@ class PdfTextReader:
                 def receive_layout(self, ltpage):
                     self.ltpage = ltpage
 
-            rsrc = PDFResourceManager(caching=True)
+            self.resources = rsrc = PDFResourceManager(caching=True)
             self._device = _CharDevice(rsrc, pageno=1, laparams=None)
             interp = _fast_interpreter_class() if fast_tokens else PDFPageInterpreter
             self._interp = interp(rsrc, self._device)
             self._pages = PDFPage.create_pages(PDFDocument(PDFParser(self._fp)))
             self._next = 0
+            self._last: tuple[int, object] | None = None
         except Exception:
             self._fp.close()
             raise
 
-    def page(self, index: int, ppage=None) -> PageChars:
-        """Page ``index`` (0-based); pages must be asked for in increasing order. ``ppage`` is
-        ignored (``PdfiumTextReader``'s signature)."""
+    def pdf_page(self, index: int):
+        """pdfminer's ``PDFPage`` ``index``; the last one asked for can be asked for again."""
+        if self._last is not None and self._last[0] == index:
+            return self._last[1]
         if index < self._next:
             raise ValueError("pages must be read in order")
         for _ in range(index - self._next):
             next(self._pages)
         page = next(self._pages)
         self._next = index + 1
+        self._last = (index, page)
+        return page
+
+    def page(self, index: int, ppage=None) -> PageChars:
+        """Page ``index`` (0-based); pages must be asked for in increasing order. ``ppage`` is
+        ignored (``PdfiumTextReader``'s signature)."""
+        page = self.pdf_page(index)
         self._interp.process_page(page)
         return _page_chars(self._device.ltpage, page.rotate or 0)
 
@@ -153,15 +163,20 @@ class PdfiumTextReader:
         own = ppage is None
         ppage = self._pdf[index] if own else ppage
         try:
-            pc = _pdfium_chars(ppage)
+            pc, dropped = _pdfium_chars(ppage)
         finally:
             if own:
                 ppage.close()
-        if pc is None:
-            if self._miner is None:
-                self._miner = PdfTextReader(self._path, fast_tokens=True)
-            pc = self._miner.page(index)
-        return pc
+        if pc is not None and not dropped:
+            return pc
+        if self._miner is None:
+            self._miner = PdfTextReader(self._path, fast_tokens=True)
+        if pc is not None:
+            try:
+                return _restore(pc, dropped, self._miner.pdf_page(index), self._miner.resources)
+            except contentstream.Unsupported:
+                pass
+        return self._miner.page(index)
 
     def close(self) -> None:
         if self._miner is not None:
@@ -174,47 +189,184 @@ class PdfiumTextReader:
         self.close()
 
 
-def _pdfium_chars(ppage) -> PageChars | None:
-    """The page's characters in content order with pdfminer's boxes, or None when pdfium's view
-    of the page may differ from pdfminer's (see the module docstring)."""
+@dataclass
+class _Dropped:
+    """Text objects pdfium left out of its text page: their places among the page's text objects
+    and origins (PDF user space) and scale."""
+
+    n_text: int
+    objects: dict[int, tuple[float, float, float]]
+    mx0: float
+    top: float
+
+
+def _pdfium_chars(ppage) -> tuple[PageChars | None, _Dropped | None]:
+    """The page's characters in content order with pdfminer's boxes and the text objects pdfium's
+    text page dropped (to restore from the content stream), or (None, None) when pdfium's view of
+    the page may differ from pdfminer's in other ways (see the module docstring)."""
     import ctypes
 
+    import numpy as np
     import pypdfium2.raw as c
 
     if ppage.get_rotation() % 360:
-        return None
-    mx0, my0, mx1, my1 = ppage.get_mediabox()
+        return None, None
+    # pdfium's 32-bit floats, as the numbers written in the file (pdfminer's page size)
+    mx0, my0, mx1, my1 = (float(str(np.float32(v))) for v in ppage.get_mediabox())
     raw = ppage.raw
     images = []
+    dropped: dict[int, tuple[float, float, float]] = {}
+    recent: list[tuple[float, float, float, float]] = []
     l, b, r, t = ctypes.c_float(), ctypes.c_float(), ctypes.c_float(), ctypes.c_float()
     m = c.FS_MATRIX()
     text_kind, image_kind, form_kind = c.FPDF_PAGEOBJ_TEXT, c.FPDF_PAGEOBJ_IMAGE, c.FPDF_PAGEOBJ_FORM
     get_object, kind_of, bounds, matrix_of = c.FPDFPage_GetObject, c.FPDFPageObj_GetType, c.FPDFPageObj_GetBounds, c.FPDFPageObj_GetMatrix
+    n_text = 0
     for k in range(c.FPDFPage_CountObjects(raw)):
         obj = get_object(raw, k)
         kind = kind_of(obj)
         if kind == text_kind:
             matrix_of(obj, m)
             if m.b or m.c or m.a <= 0 or m.a != m.d:
-                return None  # turned, mirrored or stretched text: the loose box is not pdfminer's box
+                return None, None  # turned, mirrored or stretched text: the loose box is not pdfminer's box
             bounds(obj, l, b, r, t)
-            if l.value == r.value:
-                return None  # glyphs without outline boxes: left out of pdfium's text page
+            box = (l.value, b.value, r.value, t.value)
+            if box[0] == box[2]:
+                dropped[n_text] = (m.e, m.f, m.a)  # no glyph with an outline: not in the text page
+            else:
+                for o in recent:
+                    # pdfium drops a text object that repeats one of the few before it (fake bold)
+                    if min(o[2], box[2]) > max(o[0], box[0]) and min(o[3], box[3]) > max(o[1], box[1]):
+                        return None, None
+                recent = (recent + [box])[-5:]
+            n_text += 1
         elif kind == image_kind:
             bounds(obj, l, b, r, t)
             images.append((l.value - mx0, my1 - t.value, r.value - mx0, my1 - b.value))
         elif kind == form_kind:
-            return None
+            return None, None
     tp = c.FPDFText_LoadPage(raw)
     if not tp:
-        return None
+        return None, None
     try:
         chars = _text_page_chars(c, tp, mx0, my1)
     finally:
         c.FPDFText_ClosePage(tp)
     if chars is None:
-        return None
-    return PageChars(width=float(mx1 - mx0), height=float(my1 - my0), chars=chars, images=images, reader="pdfium")
+        return None, None
+    pc = PageChars(width=float(mx1 - mx0), height=float(my1 - my0), chars=chars, images=images, reader="pdfium")
+    return pc, (_Dropped(n_text, dropped, mx0, my1) if dropped else None)
+
+
+def _restore(pc: PageChars, dropped: _Dropped, page, rsrcmgr) -> PageChars:
+    """``pc`` with the characters of the dropped text objects put back in content order.
+
+    The page's content stream is walked for its text operators (font, spacing, strings): each
+    text-showing operator with a string is one of pdfium's text objects. The walk's characters of
+    the objects pdfium kept must equal pdfium's, or ``Unsupported``; the dropped objects' boxes are
+    pdfminer's (origin from pdfium, advance and descent from pdfminer's font)."""
+    from pdfminer.pdffont import PDFType3Font
+    from pdfminer.pdftypes import PDFObjRef, dict_value, list_value, resolve1, stream_value
+    from pdfminer.psparser import PSKeyword, literal_name
+
+    data = b"".join(stream_value(s).get_data() for s in list_value(resolve1(page.contents) or []))
+    resources = dict_value(page.resources) if page.resources else {}
+    fontdict = dict_value(resources.get("Font", {}))
+    states, fonts = [], {}
+    font, size, tc, tw, tz, ts = None, 0.0, 0.0, 0.0, 100.0, 0.0
+    shown: list[tuple[list[tuple[str, float]], bool, tuple]] = []  # per text object: (text, advance) per char
+    args: list = []
+    for obj in contentstream.objects(data):
+        if not isinstance(obj, PSKeyword):
+            args.append(obj)
+            continue
+        op = obj.name
+        strings = None
+        if op == b"Tf" and len(args) >= 2:
+            name, size = literal_name(args[-2]), args[-1]
+            font = fonts.get(name)
+            if font is None:
+                ref = fontdict.get(name)
+                if ref is None:
+                    raise contentstream.Unsupported("unknown font")
+                font = fonts[name] = rsrcmgr.get_font(ref.objid if isinstance(ref, PDFObjRef) else None, dict_value(ref))
+                if isinstance(font, PDFType3Font) or font.is_vertical():
+                    raise contentstream.Unsupported("type 3 or vertical font")
+        elif op == b"Tc" and args:
+            tc = args[-1]
+        elif op == b"Tw" and args:
+            tw = args[-1]
+        elif op == b"Tz" and args:
+            tz = args[-1]
+        elif op == b"Ts" and args:
+            ts = args[-1]
+        elif op == b"q":
+            states.append((font, size, tc, tw, tz, ts))
+        elif op == b"Q" and states:
+            font, size, tc, tw, tz, ts = states.pop()
+        elif op == b"Tj" or op == b"'":
+            if args and args[-1]:
+                strings = [args[-1]]
+        elif op == b'"' and len(args) >= 3:
+            tw, tc = args[-3], args[-2]
+            if args[-1]:
+                strings = [args[-1]]
+        elif op == b"TJ" and args and isinstance(args[-1], list):
+            if any(isinstance(x, bytes) for x in args[-1]):
+                strings = args[-1]
+        elif op == b"gs" and args:
+            gs = dict_value(dict_value(resources.get("ExtGState", {})).get(literal_name(args[-1]), {}))
+            if "Font" in gs:
+                raise contentstream.Unsupported("font set by a graphics state")
+        args = []
+        if strings is None:
+            continue
+        if font is None or not isinstance(size, (int, float)) or not all(isinstance(x, (int, float)) for x in (tc, tw, tz, ts)):
+            raise contentstream.Unsupported("text state")
+        if len(shown) in dropped.objects and (not isinstance(strings[0], bytes) or ts):
+            raise contentstream.Unsupported("dropped text object starts with a kerning or is raised")
+        scaling = tz * 0.01
+        chars, need_space = [], False
+        for x in strings:
+            if not isinstance(x, bytes):
+                chars.append(("", -x * 0.001 * size * scaling))  # a kerning move
+                need_space = True
+                continue
+            for cid in font.decode(x):
+                try:
+                    text = font.to_unichr(cid)
+                except Exception as exc:
+                    raise contentstream.Unsupported("unmapped glyph") from exc
+                if not text:
+                    raise contentstream.Unsupported("glyph without text")
+                chars.append((text, (tc * scaling if need_space else 0.0), font.char_width(cid) * size * scaling,
+                              tw * scaling if cid == 32 and tw else 0.0))
+                need_space = True
+        shown.append((chars, font.get_descent() * size + ts, size))
+    if len(shown) != dropped.n_text:
+        raise contentstream.Unsupported("text objects do not line up with pdfium's")
+    kept = "".join(ch[0] for k, (chars, _, _) in enumerate(shown) if k not in dropped.objects for ch in chars)
+    if kept != "".join(ch.text for ch in pc.chars) or any(len(ch[0]) > 1 for chars, _, _ in shown for ch in chars):
+        raise contentstream.Unsupported("characters differ from pdfium's")
+    out, i, top, mx0 = [], 0, dropped.top, dropped.mx0
+    for k, (chars, low, size) in enumerate(shown):
+        n = sum(1 for ch in chars if ch[0])
+        if k not in dropped.objects:
+            out += pc.chars[i:i + n]
+            i += n
+            continue
+        e, f, a = dropped.objects[k]
+        x = 0.0
+        for ch in chars:
+            if not ch[0]:
+                x += ch[1]
+                continue
+            text, space, adv, word = ch
+            x += space
+            out.append(Char(text, e + a * x - mx0, top - (f + a * (low + size)), e + a * (x + adv) - mx0, top - (f + a * low)))
+            x += adv + word
+    pc.chars = out
+    return pc
 
 
 def _text_page_chars(c, tp, mx0: float, top: float) -> list[Char] | None:
