@@ -1,15 +1,22 @@
 """PDF text layers: is a page's text layer usable, and its lines with boxes (PDF points,
 top-left origin).
 
-Two readers give the same characters (ReadConfig.text_reader). ``pdfminer``: pdfminer.six, the
-parser under pdfplumber, driven directly with a device that keeps only characters and images; its
-content-stream parsing is pure Python. ``pdfium`` (the default): pdfium's text page on the document
-the stage already opened, with pdfminer's geometry (a box from the origin, the advance and the
-font's size and descent), so the same lines come out. pdfium skips a text object whose glyphs have
-no outline box: reportlab's subsets draw "℃" that way, and a lone "(℃)" then vanishes (pdfium puts
-a generated space there). So a page goes to pdfminer when pdfium shows such an empty text object,
-an unmapped glyph (code 0, U+FFFD, U+FFFE, a Unicode map error), a form XObject, a /Rotate or
-turned, mirrored or stretched text; the page's ``reader`` says which one read it. A page goes to OCR when it has no characters (image-only scan, or glyphs that cannot be
+Two readers give the same characters and lines (ReadConfig.text_reader). ``pdfminer``: pdfminer.six,
+the parser under pdfplumber, driven directly with a device that keeps only characters and images;
+its content-stream parsing is pure Python. ``pdfium`` (the default): pdfium's text page on the
+document the stage already opened, with pdfminer's geometry (a box from the origin, the advance
+wide, one font size tall from the descent), so the same lines come out.
+
+pdfium leaves out of its text page a text object with no glyph that has an outline: WenQuanYi's
+"℃" is an empty glyph (it prints as nothing), so "体温(℃)" drawn as three objects reads "体温( )"
+there, and a lone space is dropped the same way. Such objects are put back from a walk of the
+content stream (``contentstream`` tokens, pdfminer's fonts), which must reproduce pdfium's
+characters of every other object. A page goes to pdfminer (with the fast tokenizer) when that walk
+cannot place them, or on an unmapped glyph (code 0, U+FFFD, U+FFFE, a Unicode map error), a form
+XObject, a /Rotate, turned, mirrored or stretched text, or a text object overlapping one of the few
+before it (pdfium drops repeats drawn for fake bold); the page's ``reader`` says which one read it.
+
+A page goes to OCR when it has no characters (image-only scan, or glyphs that cannot be
 mapped), when its characters are mostly garbage (unmapped CID fonts, private-use
 code points), when a few characters sit on a page-sized image (a scan with a stamped page
 number), when it carries a /Rotate (the renderer draws it unrotated), or when its text runs
@@ -206,13 +213,11 @@ def _pdfium_chars(ppage) -> tuple[PageChars | None, _Dropped | None]:
     the page may differ from pdfminer's in other ways (see the module docstring)."""
     import ctypes
 
-    import numpy as np
     import pypdfium2.raw as c
 
     if ppage.get_rotation() % 360:
         return None, None
-    # pdfium's 32-bit floats, as the numbers written in the file (pdfminer's page size)
-    mx0, my0, mx1, my1 = (float(str(np.float32(v))) for v in ppage.get_mediabox())
+    mx0, my0, mx1, my1 = (_as_written(v) for v in ppage.get_mediabox())
     raw = ppage.raw
     images = []
     dropped: dict[int, tuple[float, float, float]] = {}
@@ -256,6 +261,19 @@ def _pdfium_chars(ppage) -> tuple[PageChars | None, _Dropped | None]:
         return None, None
     pc = PageChars(width=float(mx1 - mx0), height=float(my1 - my0), chars=chars, images=images, reader="pdfium")
     return pc, (_Dropped(n_text, dropped, mx0, my1) if dropped else None)
+
+
+def _as_written(v: float) -> float:
+    """pdfium's 32-bit float as the shortest decimal within two of its steps: the number the file
+    wrote (pdfminer's value), as pdfium's parse is not always the nearest 32-bit float."""
+    import numpy as np
+
+    step = 2 * float(np.spacing(np.float32(v)))
+    for digits in range(9):
+        r = round(v, digits)
+        if abs(r - v) <= step:
+            return r
+    return v
 
 
 def _restore(pc: PageChars, dropped: _Dropped, page, rsrcmgr) -> PageChars:
