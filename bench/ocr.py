@@ -2,7 +2,8 @@
 same pages in one run, with seconds per page per step, CER and key fields per page kind, the
 projected county time, and text-layer pages per second.
 
-Usage: python bench/ocr.py [--pages 3] [--repeats 1] [--ladder] [--nodes 10] [--text-only]
+Usage: python bench/ocr.py [--pages 3] [--repeats 1] [--ladder] [--try NAME:KEY=VAL,...] [--nodes 10]
+       [--text-only]
 
 Page kinds: clean (generator text PDF rendered at 200 dpi), noisy (the same at 300 dpi with 1.5°
 skew, blur, salt noise and JPEG q35), 100-dpi (rendered at 100 dpi), scan (the generator's own
@@ -290,21 +291,47 @@ def report(result: dict, nodes: int) -> None:
     print(f"CPU ratio {base} / {names[-1]} over all pages: {sum(totals[base]) / sum(totals[names[-1]]):.2f}×")
 
 
-def text_layer_speed(pdfs: list[Path], min_pages: int = 100) -> tuple[int, float, float]:
-    """(pages, wall seconds, CPU seconds) for the stage on text-layer PDFs, repeated to ``min_pages``."""
+TEXT_READERS = ("pdfminer", "pdfium")  # ReadConfig.text_reader: today's first
+
+
+def text_layer_speed(pdfs: list[Path], min_pages: int = 100) -> dict[str, tuple[int, float, float]]:
+    """Per text reader, (pages, wall seconds, CPU seconds) of the stage on text-layer PDFs,
+    the readers alternating file by file, repeated to ``min_pages`` each."""
     from pipeline.read.stage import ReadStage
 
-    stage = ReadStage(engine="rapidocr")  # never loaded: text-layer pages need no OCR
-    n, wall, cpu = 0, time.perf_counter(), time.process_time()
+    stages = {r: ReadStage(engine="rapidocr", text_reader=r) for r in TEXT_READERS}  # OCR never loaded
+    out = {r: [0, 0.0, 0.0] for r in TEXT_READERS}
     with tempfile.TemporaryDirectory() as d:
-        while n < min_pages:
-            for p in pdfs:
+        while min(v[0] for v in out.values()) < min_pages:
+            for k, p in enumerate(pdfs):
                 task = {"record_id": 1, "source_path": str(p), "kind": "pdf", "done": [], "db_path": None, "pages_dir": d}
-                for res in stage.work(task, {}):
-                    n += res.page.text_source == "pdf-text"
-            if n == 0:
+                for r in (TEXT_READERS if k % 2 == 0 else TEXT_READERS[::-1]):
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    n = sum(res.page.text_source == "pdf-text" for res in stages[r].work(task, {}))
+                    out[r][0] += n
+                    out[r][1] += time.perf_counter() - wall
+                    out[r][2] += time.process_time() - cpu
+            if min(v[0] for v in out.values()) == 0:
                 break
-    return n, time.perf_counter() - wall, time.process_time() - cpu
+    return {r: tuple(v) for r, v in out.items()}
+
+
+def print_text_layer_speed(speeds: dict[str, tuple[int, float, float]]) -> None:
+    base = TEXT_READERS[0]
+    print("text layer (read stage on the generator's text PDFs, one core, readers alternating):")
+    for r, (n, wall, cpu) in speeds.items():
+        print(f"  {r:<9} {n} pages, {n / cpu:7.1f} pages per CPU-second, {n / wall:7.1f} pages/s wall, "
+              f"×{(speeds[base][2] / speeds[base][0]) / (cpu / n):.2f} against {base}")
+
+
+def parse_try(spec: str) -> tuple[str, dict]:
+    """``name:rec_batch=32,angle_check=always`` → (name, ReadConfig fields; values parsed as YAML)."""
+    import yaml
+
+    name, _, fields = spec.partition(":")
+    if not name or not fields:
+        raise SystemExit(f"--try wants NAME:KEY=VAL,..., got {spec!r}")
+    return name, {k.strip(): yaml.safe_load(v) for k, v in (f.split("=", 1) for f in fields.split(","))}
 
 
 def main() -> None:
@@ -313,17 +340,20 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="times each page is read by each variant")
     ap.add_argument("--seed", type=int, default=2027, help="generator seed (not one the code was tuned on)")
     ap.add_argument("--ladder", action="store_true", help="also one variant per change between today and new")
+    ap.add_argument("--try", dest="tries", action="append", default=[], metavar="NAME:KEY=VAL,...",
+                    help="an extra variant: ReadConfig's defaults with these fields changed (repeatable)")
     ap.add_argument("--nodes", type=int, default=10, help="Ray nodes for the projection")
     ap.add_argument("--text-only", action="store_true", help="measure text-layer speed only")
+    ap.add_argument("--text-pages", type=int, default=100, help="text-layer pages per reader (at least)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         kinds = gather(work, args.pages, args.seed)
-        n, wall, cpu = text_layer_speed(sorted((work / "synth" / "text").rglob("*.pdf")))
-        print(f"text layer: {n} pages, {n / cpu:.1f} pages per CPU-second (one core), {n / wall:.1f} pages/s wall")
+        print_text_layer_speed(text_layer_speed(sorted((work / "synth" / "text").rglob("*.pdf")),
+                                                args.text_pages))
         if args.text_only:
             return
-        variants = {"today": TODAY, **(LADDER if args.ladder else {}), "new": {}}
+        variants = {"today": TODAY, **(LADDER if args.ladder else {}), **dict(map(parse_try, args.tries)), "new": {}}
         print("pages per kind: " + ", ".join(f"{k} {len(v)}" for k, v in kinds.items()), flush=True)
         report(compare(kinds, variants, work, args.repeats), args.nodes)
 

@@ -28,6 +28,9 @@ class ReadConfig:
     max_page_side_pt: float = 5000.0  # ~1.76 m; A0 is 3370 pt
     max_page_pixels: int = 80_000_000
     max_file_bytes: int = 2_000_000_000
+    # Text layers: pdfium (its text page; pages it may misread go to pdfminer with the fast
+    # tokenizer) | pdfminer (pdfminer.six alone). The same lines either way (textlayer.py).
+    text_reader: str = "pdfium"
     # Text-layer decision.
     min_text_chars: int = 10          # fewer characters on a page with a big image → OCR
     min_good_char_ratio: float = 0.8  # below: garbage text layer (unmapped CID fonts, PUA) → OCR
@@ -48,7 +51,7 @@ class ReadConfig:
     det_text_px: int = 0              # text height detection runs at (staged; 0: the library's size)
     angle_check: str = "doubt"        # always: every line | doubt: a sample, all lines if it disagrees
     rec_pack: bool = True             # short crops share a recognition row (staged)
-    rec_batch: int = 16               # most rows per recognition call
+    rec_batch: int = 32               # most rows per recognition call
     det_threads: int = 0              # per-stage runtime threads (0: ocr_threads)
     rec_threads: int = 0
     # Engine-specific options (model dirs for paddleocr, sidecar behaviour for fake, ...).
@@ -65,6 +68,8 @@ class ReadConfig:
             raise ValueError(f"ocr_backend must be onnxruntime or openvino, got {cfg.ocr_backend!r}")
         if cfg.ocr_pipeline not in ("library", "staged"):
             raise ValueError(f"ocr_pipeline must be library or staged, got {cfg.ocr_pipeline!r}")
+        if cfg.text_reader not in ("pdfium", "pdfminer"):
+            raise ValueError(f"text_reader must be pdfium or pdfminer, got {cfg.text_reader!r}")
         if cfg.angle_check not in ("always", "doubt"):
             raise ValueError(f"angle_check must be always or doubt, got {cfg.angle_check!r}")
         if not 0 <= cfg.det_text_px <= 200 or not 1 <= cfg.rec_batch <= 256:

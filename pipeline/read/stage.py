@@ -154,7 +154,7 @@ class ReadStage:
         reader = None
         try:
             try:
-                reader = textlayer.PdfTextReader(path)
+                reader = textlayer.open_reader(path, pdf, cfg.text_reader)
             except Exception as exc:  # pdfium renders it: every page goes to OCR instead
                 log.warning("no text layer parser for record %s (%s); using OCR", task["record_id"], exc.__class__.__name__)
             n = len(pdf)
@@ -172,7 +172,7 @@ class ReadStage:
                     with clock("text-layer"):
                         if reader is not None:
                             try:
-                                pc = reader.page(i)
+                                pc = reader.page(i, ppage)
                             except Exception as exc:  # one unparsable content stream: OCR this page
                                 log.warning("text layer of record %s page %d unreadable (%s); using OCR",
                                             task["record_id"], page_no, exc.__class__.__name__)
@@ -180,7 +180,7 @@ class ReadStage:
                     if lines is not None:
                         yield PageResult(PageText(
                             page_no=page_no, source_ref=ref, width=pc.width, height=pc.height, unit="pt",
-                            text_source="pdf-text", lines=lines, engine="pdfminer", mean_confidence=1.0), n,
+                            text_source="pdf-text", lines=lines, engine=pc.reader, mean_confidence=1.0), n,
                             timings=clock.as_dict())
                         continue
                     with clock("image"):
