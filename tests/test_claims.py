@@ -31,6 +31,16 @@ def test_gbk_export_is_decoded(tmp_path, db_path):
     assert db.execute("SELECT item_name FROM charges").fetchone()[0] == "血常规"
 
 
+def test_the_national_platform_field_names_are_read(tmp_path, db_path):
+    p = _write(tmp_path / "claims.csv", "住院/门诊号,费用发生时间,医疗目录编码,医药机构目录名称,医疗收费项目类别,数量,单价,明细项目费用总额\n"
+               "ZY003,2024-3-5 9:30,250101001,全血细胞计数(五分类),化验费,1,20,20\n", encoding="utf-8")
+    db = store.connect(db_path)
+    res = claims.import_claims(db, p, "H01")
+    assert (res.state, res.rows, res.encoding) == ("imported", 1, "utf-8")
+    row = db.execute("SELECT admission_no, item_code, item_name, category, amount FROM charges").fetchone()
+    assert tuple(row) == ("ZY003", "250101001", "全血细胞计数(五分类)", "化验费", 20.0)
+
+
 def test_bad_rows_are_recorded_with_row_numbers_and_the_rest_imported(tmp_path, db_path):
     p = _write(tmp_path / "claims.csv", HEADER +
                "ZY001,2024-03-05,1,床位费,床位费,1,30,30\n"        # row 2 ok
