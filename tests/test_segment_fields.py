@@ -221,3 +221,15 @@ def test_tested_item_of_each_lab_report_is_a_field_with_its_time_and_line():
     assert panels == [(0, "血常规", "2024-08-31 09:30", "检验项目：血常规"),
                       (1, "C反应蛋白", "2024-08-31 09:30", "检验项目：C反应蛋白")]
     assert [x["item"] for x in seg.labs] == ["白细胞计数", "C反应蛋白", "血糖"]
+
+
+def test_the_procedure_table_ends_where_the_front_page_goes_on():
+    """Cost lines below the table ("麻醉费 50.00 … 中成药费 0.00" read across a grid's cells) are no
+    operation, though 50.00 looks like an ICD-9-CM-3 code."""
+    front = FRONT.replace("离院方式：医嘱离院", "离院方式：医嘱离院\n住院费用（元）：总费用：1364.90\n"
+                          "50.00  2020-03-06  中成药费 0.00  李四  全麻")
+    _, f = values([front])
+    procs = [f[k] for k in f if k[0] == "procedure"]
+    assert [(p.value, p.code) for p in procs] == [("气管插管术", "96.04")]
+    _, f = values([FRONT.replace("离院方式：医嘱离院", "93.9001  2020-03-07  无创呼吸机辅助通气  李四  无\n离院方式：医嘱离院")])
+    assert [f[k].code for k in f if k[0] == "procedure"] == ["96.04", "93.9001"]   # consecutive rows all read

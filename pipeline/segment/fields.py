@@ -212,11 +212,15 @@ def procedures(docs: list[Document], cfg: Fields) -> list[Value]:
     for doc in docs:
         if doc.doc_type not in tdef.doc_types:
             continue
+        read = 0
         for v, first, row_line in tables.read_table(doc.lines, tdef):
             code_m = cfg.icd9.search(v.get("code") or "")
             name = (v.get("name") or "").strip()
             if not code_m or not name:
+                if read and not code_m:
+                    break   # the table has ended (离院方式 …): a grid's 费用 cells below ("麻醉费 50.00") are no operation
                 continue
+            read += 1
             got = find_datetime(v.get("date") or "")
             out.append(Value("procedure", name, name, first.get("name", row_line), code=code_m.group(0),
                              at=got[0].strftime("%Y-%m-%d") if got else None))
